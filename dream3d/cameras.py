@@ -106,6 +106,15 @@ class Cameras:
     def __len__(self) -> int:
         return self.c2w.shape[0]
 
+    def __getitem__(self, index: int | slice) -> "Cameras":
+        """A sub-batch (an int keeps the batch dimension)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return Cameras(
+            self.c2w[index], self.fovy[index], self.elevation[index], self.azimuth[index],
+            self.distance[index], self.height, self.width,
+        )
+
     @property
     def device(self) -> torch.device:
         return self.c2w.device

@@ -1,0 +1,1 @@
+"""What is optimised: NeRF fields, Gaussians, textured meshes, backgrounds."""

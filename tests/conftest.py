@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny random prior saved to disk, and an isolated embedding cache."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+torch.set_num_threads(2)
+
+from tiny_prior import build_tiny_prior  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_prior_dir(tmp_path_factory) -> Path:
+    """A tiny random diffusers prior saved with ``save_pretrained`` (built once per session)."""
+    return build_tiny_prior(tmp_path_factory.mktemp("priors") / "tiny-sd")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep the text-embedding cache out of the user's home directory."""
+    monkeypatch.setenv("DREAM3D_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
