@@ -95,11 +95,11 @@ def train(config, run_dir: Path, resume: bool) -> int:
     wall_start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    system = build_system(config, device)  # loads the prior: fails before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(config, run_dir / "config.yaml")
     log.info("Run directory: %s", run_dir)
-    system = build_system(config, device)
     trainer = Trainer(system, config, run_dir)
     if resume:
         trainer.load_checkpoint()

@@ -192,8 +192,8 @@ class Trainer:
         """Turntable video, mesh export and ``metrics.json`` after training."""
         cfg = self.trainer_config
         metrics = dict(result.metrics)
-        if cfg.preview_every:
-            self._write_preview()
+        if cfg.preview_every and self.step % cfg.preview_every != 0:
+            self._write_preview()  # the final state, unless the loop just wrote it
         if cfg.video:
             start = time.perf_counter()
             write_turntable(self.system, self.run_dir / "video.mp4", cfg.video_frames, cfg.video_resolution, cfg.video_fps, cfg.video_elevation)

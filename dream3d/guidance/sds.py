@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dream3d.cameras import Cameras
+from dream3d.guidance.vsd_config import VSDConfig
 from dream3d.guidance.schedules import TimestepConfig, TimestepSchedule, classifier_free_guidance, weighting
 from dream3d.prior.model import Prior
 from dream3d.prior.prompts import PromptEmbeddings
@@ -37,6 +38,8 @@ class GuidanceConfig:
     """Timestep range and its annealing."""
     grad_clip: Optional[float] = None
     """Clamp each element of the latent gradient to [-c, c]; null disables."""
+    vsd: VSDConfig = field(default_factory=VSDConfig)
+    """The LoRA score model (``type: vsd`` only)."""
 
 
 def latents_surrogate_loss(latents: Tensor, grad: Tensor) -> Tensor:

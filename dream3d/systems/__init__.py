@@ -27,6 +27,6 @@ def run_config_class(method: str) -> type:
     return _lookup(method, 1)
 
 
-def build_system(config, device: torch.device):
-    """The system for ``config.method``, with its prior, scene and renderer built."""
-    return _lookup(config.method, 2)(config, device)
+def build_system(config, device: torch.device, load_prior: bool = True):
+    """The system for ``config.method``; ``load_prior=False`` builds only what export needs."""
+    return _lookup(config.method, 2)(config, device, load_prior=load_prior)

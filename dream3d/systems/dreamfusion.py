@@ -121,11 +121,15 @@ class DreamFusionSystem:
 
     # ------------------------------------------------------------ trainer hooks
     def modules(self) -> dict[str, nn.Module]:
-        """Everything whose state is checkpointed (the occupancy grid lives in the renderer)."""
-        return {"renderer": self.renderer}
+        """Everything whose state is checkpointed (the occupancy grid lives in the renderer).
+
+        A guidance with trainable state (VSD's LoRA) adds its own modules and optimizers."""
+        guidance_modules = getattr(self.guidance, "trainable_modules", dict)()
+        return {"renderer": self.renderer, **{f"guidance.{k}": m for k, m in guidance_modules.items()}}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"scene": self.optimizer}
+        guidance_optimizers = getattr(self.guidance, "optimizers", dict)()
+        return {"scene": self.optimizer, **{f"guidance.{k}": o for k, o in guidance_optimizers.items()}}
 
     def training_step(self, step: int) -> tuple[torch.Tensor, dict]:
         """Loss of one step (forward only; the trainer does backward and the optimizer)."""
@@ -140,7 +144,7 @@ class DreamFusionSystem:
         loss = cfg.loss.sds * sds
         if cfg.loss.orientation > 0 and "orientation" in render.extras:
             loss = loss + cfg.loss.orientation * render.extras["orientation"]
-            stats["orient"] = float(render.extras["orientation"])
+            stats["orient"] = float(render.extras["orientation"].detach())
         if cfg.loss.opacity_sparsity > 0:
             loss = loss + cfg.loss.opacity_sparsity * render.alpha.mean()
         stats["opacity"] = float(render.alpha.mean())
