@@ -165,7 +165,7 @@ def user_errors() -> tuple[type, ...]:
 
     errors: list[type] = [ConfigError, PriorLoadError, OutOfVocabularyError, MissingAcceleratorError, FileNotFoundError]
     try:
-        from dream3d.export.errors import ExportError
+        from dream3d.export.types import ExportError
 
         errors.append(ExportError)
     except ImportError:

@@ -6,6 +6,7 @@ the render -> + orientation and opacity regularisers -> Adam.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -147,7 +148,7 @@ class DreamFusionSystem:
             stats["orient"] = float(render.extras["orientation"].detach())
         if cfg.loss.opacity_sparsity > 0:
             loss = loss + cfg.loss.opacity_sparsity * render.alpha.mean()
-        stats["opacity"] = float(render.alpha.mean())
+        stats["opacity"] = float(render.alpha.detach().mean())
         return loss, stats
 
     def after_step(self, step: int) -> None:
@@ -166,6 +167,10 @@ class DreamFusionSystem:
             depth=torch.cat([r.depth for r in renders]),
         )
 
-    def export_scene(self) -> nn.Module:
-        """The object the exporter queries (``density``/``albedo`` in world space)."""
-        return self.field
+    def export(self, run_dir: Path) -> dict:
+        """Mesh, UVs and baked texture of the field into ``run_dir/mesh`` (see dream3d.export)."""
+        from dream3d.export.pipeline import export_scene
+
+        self.renderer.eval()
+        result = export_scene(self.field, self.config.export, Path(run_dir))
+        return result.summary()

@@ -1,0 +1,130 @@
+"""launch.py end to end with the tiny prior: outputs, config errors, resume, Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dream3d.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["trainer.video_frames=4", "trainer.video_resolution=32", "export.resolution=48", "export.texture_size=64"]
+
+
+def launch(*args: str) -> int:
+    return main(list(args))
+
+
+def tiny_run(tiny_prior_dir: Path, out: Path, *extra: str) -> int:
+    return launch(
+        "--config", str(REPO / "configs/dreamfusion.yaml"), "--prompt", "a red cube", "--output-dir", str(out),
+        f"system.prior.pretrained={tiny_prior_dir}", "system.camera.height=16", "system.camera.width=16",
+        *FAST, *extra,
+    )
+
+
+def test_end_to_end_run_writes_every_output(tiny_prior_dir, tmp_path):
+    out = tmp_path / "run"
+    assert tiny_run(tiny_prior_dir, out, "trainer.max_steps=6", "trainer.preview_every=3") == 0
+    assert sorted(p.name for p in (out / "previews").iterdir()) == ["step_000003.png", "step_000006.png"]
+    assert (out / "ckpts" / "last.ckpt").is_file()
+    assert (out / "video.mp4").stat().st_size > 1000
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["steps_per_second"] > 0 and metrics["peak_rss_mb"] > 0
+    assert set(metrics["seconds_per_step_by_section"]) >= {"render", "prior", "backward", "optimizer"}
+    saved = (out / "config.yaml").read_text()
+    assert "prompt: a red cube" in saved and "max_steps: 6" in saved
+    import imageio.v2 as imageio
+
+    preview = imageio.imread(out / "previews" / "step_000006.png")
+    assert preview.shape == (128, 256, 3)
+
+
+def test_config_typo_exits_2_naming_the_key_without_traceback():
+    result = subprocess.run(
+        [sys.executable, "launch.py", "--config", "configs/dreamfusion.yaml", "system.guidance.guidance_scal=3"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "system.guidance.guidance_scal" in result.stderr
+    assert "Did you mean 'system.guidance.guidance_scale'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_type_and_bad_yaml_key_exit_2(tmp_path, capsys):
+    assert launch("--config", str(REPO / "configs/dreamfusion.yaml"), "trainer.max_steps=many") == 2
+    assert "trainer.max_steps" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: dreamfusion\ntrainer:\n  max_stepz: 3\n")
+    assert launch("--config", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert "trainer.max_stepz" in err and "trainer.max_steps" in err
+
+
+def test_missing_hub_model_fails_fast_with_a_pointer_to_the_bundled_prior(tmp_path, capsys):
+    start = time.perf_counter()
+    code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "r"),
+                  "system.prior.pretrained=nobody/no-such-model")
+    assert code == 2 and time.perf_counter() - start < 20
+    err = capsys.readouterr().err
+    assert "nobody/no-such-model" in err and "extern/priors/dream3d-shapes" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_prior_dir, tmp_path):
+    common = ("trainer.max_steps=8", "trainer.preview_every=0", "trainer.video=false", "trainer.export=false")
+    assert tiny_run(tiny_prior_dir, tmp_path / "straight", *common) == 0
+    assert tiny_run(tiny_prior_dir, tmp_path / "paused", *common, "trainer.pause_at_step=4") == 130
+    assert torch.load(tmp_path / "paused/ckpts/last.ckpt", weights_only=False)["step"] == 4
+    assert launch("--resume", str(tmp_path / "paused")) == 0
+    straight = json.loads((tmp_path / "straight/metrics.json").read_text())
+    resumed = json.loads((tmp_path / "paused/metrics.json").read_text())
+    assert resumed["steps"] == straight["steps"] == 8
+    assert resumed["last_loss"] == straight["last_loss"]
+    a = torch.load(tmp_path / "straight/ckpts/last.ckpt", weights_only=False)["modules"]["renderer"]
+    b = torch.load(tmp_path / "paused/ckpts/last.ckpt", weights_only=False)["modules"]["renderer"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_sigint_leaves_a_resumable_checkpoint(tiny_prior_dir, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "launch.py", "--config", "configs/dreamfusion.yaml", "--prompt", "a red cube",
+         "--output-dir", str(out), f"system.prior.pretrained={tiny_prior_dir}", "system.camera.height=16",
+         "system.camera.width=16", "trainer.max_steps=100000", "trainer.preview_every=2",
+         "trainer.preview_resolution=16", *FAST],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while not (out / "previews").is_dir() or not any((out / "previews").iterdir()):
+        assert process.poll() is None and time.time() < deadline, process.stderr.read() if process.poll() is not None else "timeout"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Resume with: python launch.py --resume" in stderr
+    step = torch.load(out / "ckpts/last.ckpt", weights_only=False)["step"]
+    assert 2 <= step < 100000
+    assert launch("--resume", str(out), f"trainer.max_steps={step + 2}", "trainer.video=false", "trainer.export=false") == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == step + 2
+
+
+def test_help_lists_the_shipped_configs():
+    result = subprocess.run([sys.executable, "launch.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "configs/dreamfusion.yaml" in result.stdout and "configs/dreamfusion-sd.yaml" in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--export"])
+def test_not_a_run_directory(tmp_path, capsys, flag):
+    assert launch(flag, str(tmp_path)) == 2
+    assert "not a run directory" in capsys.readouterr().err
