@@ -1,0 +1,139 @@
+"""Ground-truth evaluation of a generated asset against the primitive its prompt names.
+
+Reports the predicted shape (nearest canonical primitive under centring, scale and a
+rotation about the up axis), the predicted colour (hue of the surface's mean albedo), the
+Chamfer distance to the true primitive, and pass/fail (shape and colour both right).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from dream3d.eval.colour import nearest_colour
+from dream3d.eval.shape_match import match_shape, rms_radius
+from dream3d.export.formats import from_y_up
+from dream3d.prior.catalog import parse_prompt
+
+
+
+class EvalError(ValueError):
+    """The asset or prompt cannot be evaluated (message says why)."""
+
+
+@dataclass
+class EvalResult:
+    """One asset's scores."""
+
+    prompt: str
+    target_shape: str
+    target_colour: str
+    held_out: bool
+    predicted_shape: str
+    predicted_colour: str
+    chamfer: float
+    """Chamfer distance to the true primitive, world units (after centring, scale, rotation)."""
+    mean_albedo: tuple[float, float, float]
+    shape_correct: bool
+    colour_correct: bool
+    passed: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_world_mesh(path: Path) -> trimesh.Trimesh:
+    """Load an exported OBJ/GLB (+Y up) as one mesh in dream3d's +Z-up world."""
+    try:
+        loaded = trimesh.load(path, process=False)
+    except Exception as error:  # noqa: BLE001 - any reader failure is a user-facing error
+        raise EvalError(f"Could not read mesh '{path}': {error}") from None
+    mesh = loaded.to_geometry() if isinstance(loaded, trimesh.Scene) else loaded
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise EvalError(f"'{path}' holds no triangles to evaluate.")
+    mesh = mesh.copy()
+    mesh.vertices = from_y_up(np.asarray(mesh.vertices))
+    return mesh
+
+
+def surface_samples(mesh: trimesh.Trimesh, count: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``[N,3]`` sampled uniformly on the surface and their albedo ``[N,3]`` in [0,1]."""
+    points, face_index, barycentric = _sample(mesh, count, seed)
+    visual = mesh.visual
+    if isinstance(visual, trimesh.visual.TextureVisuals) and visual.uv is not None and _texture_image(visual) is not None:
+        uv = (visual.uv[mesh.faces[face_index]] * barycentric[..., None]).sum(1)
+        colours = _lookup(np.asarray(_texture_image(visual).convert("RGB"), dtype=np.float32) / 255.0, uv)
+    elif visual.kind == "vertex":
+        vertex_colours = np.asarray(visual.vertex_colors, dtype=np.float32)[:, :3] / 255.0
+        colours = (vertex_colours[mesh.faces[face_index]] * barycentric[..., None]).sum(1)
+    else:
+        colours = np.full((len(points), 3), 0.5, dtype=np.float32)
+    return points.astype(np.float32), colours
+
+
+def _sample(mesh: trimesh.Trimesh, count: int, seed: int):
+    points, face_index = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    triangles = mesh.triangles[face_index]
+    barycentric = trimesh.triangles.points_to_barycentric(triangles, points)
+    return np.asarray(points), face_index, np.clip(barycentric, 0.0, 1.0)
+
+
+def _texture_image(visual):
+    material = visual.material
+    return getattr(material, "image", None) or getattr(material, "baseColorTexture", None)
+
+
+def _lookup(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Nearest-texel colours ``[N,3]`` at OBJ-convention UVs ((0,0) bottom-left)."""
+    height, width = image.shape[:2]
+    cols = np.clip((uv[:, 0] % 1.0) * width, 0, width - 1).astype(int)
+    rows = np.clip((1.0 - uv[:, 1] % 1.0) * height, 0, height - 1).astype(int)
+    return image[rows, cols, :3]
+
+
+def evaluate_mesh(mesh: trimesh.Trimesh, prompt: str) -> EvalResult:
+    """Score a world-space mesh against the primitive and colour named by ``prompt``."""
+    target = parse_prompt(prompt)
+    if target is None:
+        raise EvalError(f"The prompt {prompt!r} does not name one bundled-prior colour and shape (e.g. 'a red cube').")
+    points, colours = surface_samples(mesh)
+    match = match_shape(points)
+    mean_albedo = colours.mean(0)
+    colour, _ = nearest_colour(mean_albedo)
+    shape_ok, colour_ok = match.shape == target.shape, colour == target.colour
+    return EvalResult(
+        prompt=prompt, target_shape=target.shape, target_colour=target.colour, held_out=target.held_out,
+        predicted_shape=match.shape, predicted_colour=colour,
+        chamfer=match.world_chamfer(target.shape, rms_radius(target.shape)),
+        mean_albedo=tuple(float(c) for c in mean_albedo),
+        shape_correct=shape_ok, colour_correct=colour_ok, passed=shape_ok and colour_ok,
+    )
+
+
+def find_mesh(path: Path) -> Path:
+    """The mesh file of a run directory (``mesh/model.glb`` or ``.obj``) or the path itself."""
+    if path.is_file():
+        return path
+    for candidate in (path / "mesh" / "model.glb", path / "mesh" / "model.obj"):
+        if candidate.is_file():
+            return candidate
+    raise EvalError(f"No mesh found at '{path}' (expected a mesh file or a run directory with mesh/model.glb).")
+
+
+def evaluate_run(path: str | Path, prompt: str | None = None) -> EvalResult:
+    """Evaluate a run directory or a mesh file; the prompt defaults to the run's own."""
+    path = Path(path)
+    if prompt is None:
+        prompt = _run_prompt(path)
+    return evaluate_mesh(load_world_mesh(find_mesh(path)), prompt)
+
+
+def _run_prompt(run_dir: Path) -> str:
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise EvalError(f"Pass --prompt: '{run_dir}' is not a run directory with a config.yaml.")
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.load(config).system.prompt)
