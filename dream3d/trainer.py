@@ -162,7 +162,7 @@ class Trainer:
                         optimizer.step()
                 self.system.after_step(self.step)
                 self.step += 1
-                last_loss = float(loss)
+                last_loss = float(loss.detach())
                 progress.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     progress.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in stats.items()})

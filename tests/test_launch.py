@@ -46,6 +46,21 @@ def test_end_to_end_run_writes_every_output(tiny_prior_dir, tmp_path):
     preview = imageio.imread(out / "previews" / "step_000006.png")
     assert preview.shape == (128, 256, 3)
 
+    import trimesh
+
+    mesh = trimesh.load(out / "mesh" / "model.glb", force="mesh")
+    welded = mesh.copy()
+    welded.merge_vertices(merge_tex=True, merge_norm=True)  # vertices are split at UV seams
+    assert len(mesh.faces) > 100 and welded.is_watertight
+    texture = imageio.imread(out / "mesh" / "texture.png")
+    assert texture.std() > 0
+    assert "texture.png" in (out / "mesh" / "model.mtl").read_text()
+    assert metrics["export"]["num_faces"] == len(mesh.faces)
+
+    # re-export from the checkpoint, without training, at another resolution
+    assert launch("--export", str(out), "export.resolution=32", "export.texture_size=32") == 0
+    assert imageio.imread(out / "mesh" / "texture.png").shape[:2] == (32, 32)
+
 
 def test_config_typo_exits_2_naming_the_key_without_traceback():
     result = subprocess.run(

@@ -5,6 +5,7 @@ the render -> + orientation and opacity regularisers -> Adam.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,5 +173,5 @@ class DreamFusionSystem:
         from dream3d.export.pipeline import export_scene
 
         self.renderer.eval()
-        result = export_scene(self.field, self.config.export, Path(run_dir))
-        return result.summary()
+        result = export_scene(self.field, self.config.export, Path(run_dir), self.device)
+        return dataclasses.asdict(result)
