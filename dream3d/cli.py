@@ -29,7 +29,9 @@ def shipped_configs() -> str:
     for path in sorted(CONFIG_DIR.glob("*.yaml")):
         first = path.read_text().splitlines()[0] if path.stat().st_size else ""
         lines.append(f"  configs/{path.name:28s} {first.lstrip('# ').strip()}")
-    return "shipped configs:\n" + ("\n".join(lines) if lines else "  (none found)")
+    sweeps = ", ".join(f"configs/sweeps/{p.name}" for p in sorted((CONFIG_DIR / "sweeps").glob("*.yaml")))
+    listing = "\n".join(lines) if lines else "  (none found)"
+    return f"shipped configs:\n{listing}\n\nshipped sweeps (--sweep): {sweeps or '(none)'}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,12 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="a YAML config (see the list below)")
     parser.add_argument("--prompt", help="what to make; sets system.prompt")
-    parser.add_argument("--output-dir", help="the exact run directory (default outputs/<config>/<prompt>@<time>)")
+    parser.add_argument("--output-dir", help="the exact run directory (default outputs/<config>/<prompt>@<time>); with --sweep, "
+                        "the sweep directory (default outputs/sweeps/<sweep>@<time>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--export", metavar="RUN_DIR", help="re-export the mesh of a finished run, without training")
     parser.add_argument("--sweep", metavar="SWEEP_YAML", help="run a sweep of trials over prompts, seeds and keys")
-    parser.add_argument("--executor", default="local", choices=("local", "ray"), help="where sweep trials run")
-    parser.add_argument("--parallel", type=int, default=1, help="local sweep worker processes")
+    parser.add_argument("--executor", default="local", choices=("local", "ray"), help="where sweep trials run: local processes, or Ray (pip install -e .[distributed])")
+    parser.add_argument("--parallel", type=int, default=1, help="local sweep worker processes (each gets cores // N threads)")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address for --executor ray (default: auto)")
     parser.add_argument("--stage", default=None, help="run only this stage of a multi-stage method")
     parser.add_argument("--mesh", default=None, help="input mesh for configs/texture.yaml")
