@@ -56,26 +56,26 @@ class Fragments:
     face_id: Tensor  # [B,H,W] long, -1 where no triangle covers the pixel centre
 
 
-def _edge_barycentrics(xy: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
-    """Screen-space barycentrics of points ``p [K,2]`` in triangles ``xy [K,3,2]``.
+def edge_barycentrics(xy: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
+    """Screen-space barycentrics of points ``p [...,2]`` in triangles ``xy [...,3,2]``.
 
-    Returns ``bary [K,3]`` and the signed doubled area ``[K]``; the sign of the area
-    does not matter (either winding is rasterised).
+    Leading dimensions broadcast. Returns ``bary [...,3]`` and the signed doubled area
+    ``[...]``; the sign of the area does not matter (either winding is rasterised).
     """
-    a, b, c = xy[:, 0], xy[:, 1], xy[:, 2]
+    a, b, c = xy[..., 0, :], xy[..., 1, :], xy[..., 2, :]
 
     def cross(u: Tensor, v: Tensor) -> Tensor:
-        return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
     area = cross(b - a, c - a)
     w0 = cross(c - b, p - b)
     w1 = cross(a - c, p - c)
     w2 = cross(b - a, p - a)
     safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
-    return torch.stack([w0, w1, w2], dim=-1) / safe[:, None], area
+    return torch.stack([w0, w1, w2], dim=-1) / safe[..., None], area
 
 
-def _pixel_centres(pix: Tensor, width: int) -> Tensor:
+def pixel_centres(pix: Tensor, width: int) -> Tensor:
     """Centres ``[K,2]`` (u, v) of flat pixel indices ``pix [K]``."""
     return torch.stack([(pix % width).float() + 0.5, torch.div(pix, width, rounding_mode="floor").float() + 0.5], -1)
 
@@ -135,7 +135,7 @@ def rasterize_2d(
         col = lo[tri, 0] + offset % w
         row = lo[tri, 1] + torch.div(offset, w, rounding_mode="floor")
         pix = row * width + col
-        bary, area = _edge_barycentrics(xy[tri], _pixel_centres(pix, width))
+        bary, area = edge_barycentrics(xy[tri], pixel_centres(pix, width))
         inside = (bary >= 0).all(dim=-1) & (area.abs() > 1e-12)
         found_pix.append(pix[inside])
         found_face.append(tri[inside])
@@ -150,29 +150,29 @@ def rasterize_2d(
 def rasterize_2d_naive(
     xy: Tensor, height: int, width: int, inv_depth: Optional[Tensor] = None, max_pairs: int = 1 << 22
 ) -> Tensor:
-    """Reference rasteriser: tests every pixel against every triangle (in chunks).
+    """Reference rasteriser: tests every pixel against every triangle, densely.
 
-    Same contract as :func:`rasterize_2d`; used by tests and benchmarks only.
+    Same contract and tie-breaking as :func:`rasterize_2d`, without the binning; for
+    tests and benchmarks.
     """
     n_faces = xy.shape[0]
     n_pixels = height * width
     if inv_depth is None:
         inv_depth = torch.zeros(n_faces, 3, device=xy.device)
-    centres = _pixel_centres(torch.arange(n_pixels, device=xy.device), width)  # [P,2]
-    faces_per_chunk = max(1, max_pairs // n_pixels)
-    found_pix, found_face, found_inv = [], [], []
-    for start in range(0, n_faces, faces_per_chunk):
-        ids = torch.arange(start, min(start + faces_per_chunk, n_faces), device=xy.device)
-        tri = ids.repeat_interleave(n_pixels)
-        pix = torch.arange(n_pixels, device=xy.device).repeat(ids.numel())
-        bary, area = _edge_barycentrics(xy[tri], centres[pix])
-        inside = (bary >= 0).all(dim=-1) & (area.abs() > 1e-12)
-        found_pix.append(pix[inside])
-        found_face.append(tri[inside])
-        found_inv.append((bary[inside] * inv_depth[tri[inside]]).sum(-1))
-    if not found_pix:
-        return torch.full((n_pixels,), -1, dtype=torch.long, device=xy.device)
-    return _resolve(torch.cat(found_pix), torch.cat(found_face), torch.cat(found_inv), n_pixels)
+    centres = pixel_centres(torch.arange(n_pixels, device=xy.device), width)[:, None, :]  # [P,1,2]
+    best = torch.full((n_pixels,), -float("inf"), device=xy.device)
+    face_id = torch.full((n_pixels,), -1, dtype=torch.long, device=xy.device)
+    step = max(1, max_pairs // n_pixels)
+    for start in range(0, n_faces, step):
+        ids = torch.arange(min(start + step, n_faces) - 1, start - 1, -1, device=xy.device)  # descending
+        bary, area = edge_barycentrics(xy[ids][None], centres)  # [P,f,3], [1,f]
+        inside = (bary >= 0).all(dim=-1) & (area.abs() > 1e-12)  # [P,f]
+        inv = torch.where(inside, (bary * inv_depth[ids][None]).sum(-1), torch.full_like(area, -float("inf")))
+        chunk_best, arg = inv.max(dim=1)  # first maximum = largest face id
+        better = (chunk_best >= best) & (chunk_best > -float("inf"))
+        best = torch.where(better, chunk_best, best)
+        face_id = torch.where(better, ids[arg], face_id)
+    return face_id
 
 
 def _project(mesh: TexturedMesh, cameras: Cameras) -> tuple[Tensor, Tensor]:
@@ -181,6 +181,7 @@ def _project(mesh: TexturedMesh, cameras: Cameras) -> tuple[Tensor, Tensor]:
     return cameras.project(points)
 
 
+@torch.no_grad()
 def rasterize(mesh: TexturedMesh, cameras: Cameras, near: float = 1e-3, naive: bool = False) -> Fragments:
     """The visible triangle at every pixel centre of every camera (torch path)."""
     uv, depth = _project(mesh, cameras)
@@ -231,7 +232,7 @@ def _shade_torch(mesh: TexturedMesh, cameras: Cameras, frags: Fragments, backgro
     batch = torch.div(pixels, H * W, rounding_mode="floor")
     corner = mesh.faces[face]  # [K,3]
     xy = uv_px[batch[:, None], corner]  # [K,3,2]
-    bary, _ = _edge_barycentrics(xy, _pixel_centres(pixels % (H * W), W))
+    bary, _ = edge_barycentrics(xy, pixel_centres(pixels % (H * W), W))
     inv_z = 1.0 / depth[batch[:, None], corner].clamp_min(near)  # [K,3]
     persp = bary * inv_z
     z = 1.0 / persp.sum(-1, keepdim=True)  # [K,1] camera depth

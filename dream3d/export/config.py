@@ -1,0 +1,64 @@
+"""Options of the export stage (density grid -> mesh -> UVs -> texture -> files)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class ExportConfig:
+    """How a scene becomes ``mesh/model.obj`` (+ ``.mtl``, ``texture.png``) and ``mesh/model.glb``."""
+
+    resolution: int = 128
+    """Density samples per axis of the extraction grid (up to 512)."""
+    bounds_radius: float = 1.0
+    """The grid spans the cube [-r, r]^3 in world units (objects fit in the unit sphere)."""
+    chunk_size: int = 262144
+    """Points per call of ``scene.density`` / ``scene.albedo``."""
+    threshold: Optional[float] = None
+    """Density level of the surface. None = auto: Otsu's split of log(1 + density) separates
+    empty from occupied voxels, and the level is half the median density of the occupied
+    ones (a half-maximum surface), never below ``min_auto_threshold``."""
+    min_auto_threshold: float = 1.0
+    """Floor of the automatic threshold, so that near-empty scenes are not meshed from noise."""
+    min_component_fraction: float = 0.01
+    """Drop disconnected pieces with fewer faces than this fraction of the largest piece."""
+    merge_distance: float = 0.1
+    """Merge vertices closer than this percentage of the bounding-box diagonal (0 = off)."""
+    remesh: bool = False
+    """Isotropic remeshing before decimation (more even triangles; slower)."""
+    remesh_iterations: int = 3
+    """Iterations of the isotropic remeshing."""
+    target_faces: int = 20000
+    """Decimate to at most this many faces (0 = keep all)."""
+    texture_size: int = 1024
+    """Texture width and height in texels."""
+    uv_padding: int = 2
+    """Gap between UV charts, in texels."""
+    dilation: int = 4
+    """Texels of seam padding grown from each chart's border before the push-pull fill."""
+    preview: bool = True
+    """Write ``mesh/preview.png``: the exported mesh rendered from 4 views."""
+    preview_size: int = 256
+    """Size in pixels of each preview view."""
+    progress: bool = True
+    """Show tqdm progress bars for the long stages."""
+
+
+def validate_export_config(config: ExportConfig) -> None:
+    """Raise ``ValueError`` naming the first ``export.*`` option out of range."""
+    checks = [
+        ("resolution", 8 <= config.resolution <= 512, "an integer in [8, 512]"),
+        ("bounds_radius", config.bounds_radius > 0, "positive"),
+        ("chunk_size", config.chunk_size >= 1, "at least 1"),
+        ("min_component_fraction", 0.0 <= config.min_component_fraction < 1.0, "in [0, 1)"),
+        ("merge_distance", config.merge_distance >= 0.0, "non-negative"),
+        ("target_faces", config.target_faces >= 0, "non-negative (0 = keep all)"),
+        ("texture_size", 16 <= config.texture_size <= 8192, "an integer in [16, 8192]"),
+        ("uv_padding", config.uv_padding >= 0, "non-negative"),
+        ("dilation", config.dilation >= 0, "non-negative"),
+        ("preview_size", config.preview_size >= 16, "at least 16"),
+    ]
+    for key, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"export.{key} must be {rule}, got {getattr(config, key)!r}")

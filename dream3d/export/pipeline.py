@@ -1,0 +1,204 @@
+"""The export stage: density grid -> isosurface -> cleanup -> UVs -> texture -> files -> preview.
+
+Each stage is a function of its own, so a method that colours the mesh differently
+(e.g. DreamGaussian's back-projection) can run :func:`extract_mesh`, :func:`unwrap`,
+its own texturing (with :func:`dream3d.export.texels.texel_surface_points` and
+:func:`dream3d.export.bake.fill_seams`), then :func:`write_export`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dream3d.export.bake import bake_albedo
+from dream3d.export.cleanup import cleanup_mesh
+from dream3d.export.config import ExportConfig, validate_export_config
+from dream3d.export.formats import texture_to_uint8, write_glb, write_obj
+from dream3d.export.grid import ExportableScene, density_grid, scene_device
+from dream3d.export.isosurface import extract_isosurface, resolve_threshold
+from dream3d.export.preview import write_preview
+from dream3d.export.texels import texel_surface_points
+from dream3d.export.types import Mesh, UVMesh
+from dream3d.export.uv import unwrap_uv
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and what it contains."""
+
+    mesh_dir: Path
+    obj: Path
+    mtl: Path
+    texture: Path
+    glb: Path
+    preview: Optional[Path]
+    num_vertices: int
+    num_faces: int
+    threshold: Optional[float] = None
+    """The density level used (None when the mesh did not come from a density grid)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each stage."""
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - start
+    log.info("export: %s took %.2fs", stage, timings[stage])
+
+
+@contextlib.contextmanager
+def staged_directory(final: Path) -> Iterator[Path]:
+    """Yield a fresh sibling folder; on success it replaces ``final``, on error it is removed.
+
+    An existing ``final`` is only moved aside (then deleted) once the new content is
+    complete, so a failed export never leaves a partial folder or loses the old one.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    os.chmod(staging, 0o755)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = staging.with_name(staging.name.replace(".new-", ".old-"))
+    had_old = final.exists()
+    if had_old:
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        if had_old:
+            os.replace(old, final)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def extract_mesh(
+    scene: ExportableScene,
+    config: ExportConfig,
+    device: torch.device | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[Mesh, float]:
+    """Clean world-space mesh of the scene's surface and the density level used.
+
+    Raises :class:`dream3d.export.types.ExportError` when there is nothing to mesh.
+    """
+    validate_export_config(config)
+    timings = {} if timings is None else timings
+    device = scene_device(scene) if device is None else device
+    with _timed(timings, "grid"):
+        grid = density_grid(scene, config.resolution, config.bounds_radius, config.chunk_size, device, config.progress)
+    with _timed(timings, "isosurface"):
+        threshold = resolve_threshold(grid, config.threshold, config.min_auto_threshold)
+        raw = extract_isosurface(grid, threshold)
+    with _timed(timings, "cleanup"):
+        mesh = cleanup_mesh(
+            raw,
+            min_component_fraction=config.min_component_fraction,
+            merge_distance=config.merge_distance,
+            remesh=config.remesh,
+            remesh_iterations=config.remesh_iterations,
+            target_faces=config.target_faces,
+        )
+    return mesh, threshold
+
+
+def unwrap(mesh: Mesh, config: ExportConfig, timings: dict[str, float] | None = None) -> UVMesh:
+    """UV-unwrap ``mesh`` for a ``config.texture_size`` texture."""
+    with _timed({} if timings is None else timings, "uv"):
+        return unwrap_uv(mesh, config.texture_size, config.uv_padding)
+
+
+def bake(
+    scene: ExportableScene,
+    mesh: UVMesh,
+    config: ExportConfig,
+    device: torch.device | None = None,
+    timings: dict[str, float] | None = None,
+) -> Tensor:
+    """Albedo texture ``[S,S,3]`` in [0,1] of ``mesh``, read from ``scene``."""
+    device = scene_device(scene) if device is None else device
+    with _timed({} if timings is None else timings, "bake"):
+        texels = texel_surface_points(mesh.vertices, mesh.faces, mesh.uvs, size=config.texture_size,
+                                      vertex_normals=mesh.normals)
+        return bake_albedo(scene, texels, config.chunk_size, config.dilation, device)
+
+
+def write_export(
+    mesh: UVMesh,
+    texture: Tensor | np.ndarray,
+    out_dir: Path,
+    config: ExportConfig,
+    threshold: float | None = None,
+    timings: dict[str, float] | None = None,
+) -> ExportResult:
+    """Write ``out_dir/mesh/`` (OBJ+MTL+PNG, GLB, preview) from a mesh and its texture.
+
+    ``texture [S,S,3]`` in [0,1]. Files go to a staging folder that replaces ``mesh/``
+    only when everything is written.
+    """
+    timings = {} if timings is None else timings
+    texture = torch.as_tensor(texture).float().cpu()  # [S,S,3]
+    image = texture_to_uint8(texture.numpy())
+    final = Path(out_dir) / "mesh"
+    with staged_directory(final) as staging:
+        with _timed(timings, "files"):
+            paths = write_obj(staging, mesh, image)
+            write_glb(staging / "model.glb", mesh, image)
+        if config.preview:
+            with _timed(timings, "preview"):
+                write_preview(staging / "preview.png", mesh, texture, config.preview_size)
+    log.info("export: wrote %s (%d vertices, %d faces)", final, len(mesh.vertices), len(mesh.faces))
+    return ExportResult(
+        mesh_dir=final,
+        obj=final / paths["obj"].name,
+        mtl=final / paths["mtl"].name,
+        texture=final / paths["texture"].name,
+        glb=final / "model.glb",
+        preview=final / "preview.png" if config.preview else None,
+        num_vertices=int(len(mesh.vertices)),
+        num_faces=int(len(mesh.faces)),
+        threshold=threshold,
+        timings=timings,
+    )
+
+
+def export_scene(
+    scene: ExportableScene,
+    config: ExportConfig,
+    out_dir: Path,
+    device: torch.device | None = None,
+) -> ExportResult:
+    """Export ``scene`` as a textured mesh into ``out_dir/mesh/``.
+
+    ``scene`` needs only ``density(points [N,3]) -> [N]`` and
+    ``albedo(points [N,3]) -> [N,3]`` (world space). Raises ``ExportError`` when no
+    surface is found; an existing ``mesh/`` is then left untouched.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    mesh, threshold = extract_mesh(scene, config, device, timings)
+    uv_mesh = unwrap(mesh, config, timings)
+    texture = bake(scene, uv_mesh, config, device, timings)
+    result = write_export(uv_mesh, texture, out_dir, config, threshold, timings)
+    timings["total"] = time.perf_counter() - start
+    return result
