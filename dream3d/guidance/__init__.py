@@ -1,9 +1,10 @@
 """Score distillation guidance: SDS (DreamFusion) and VSD (ProlificDreamer)."""
 from dream3d.guidance.sds import SDS, GuidanceConfig
+from dream3d.guidance.vsd import VSD
 
-__all__ = ["SDS", "GuidanceConfig", "build_guidance"]
+__all__ = ["SDS", "VSD", "GuidanceConfig", "build_guidance"]
 
-GUIDANCE = {"sds": SDS}
+GUIDANCE = {"sds": SDS, "vsd": VSD}
 
 
 def build_guidance(prior, config: GuidanceConfig, max_steps: int):

@@ -17,4 +17,13 @@ class VSDConfig:
     camera_condition_dropout: float = 0.1
     """Fraction of LoRA-training steps whose camera embedding is zeroed."""
     lora_guidance_scale: float = 1.0
-    """CFG scale of the LoRA branch (1 = conditional only)."""
+    """CFG scale of the LoRA branch over the camera condition (1 = camera-conditioned only;
+    otherwise ``eps(no camera) + s * (eps(camera) - eps(no camera))``)."""
+    lora_target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+    """Names of the UNet's linear layers that receive a LoRA adapter (peft ``target_modules``)."""
+    camera_hidden_dim: int = 0
+    """Width of the camera-embedding MLP (0 = the UNet's time-embedding width)."""
+    lora_timestep_range: tuple[float, float] = (0.0, 1.0)
+    """Timesteps of the LoRA's denoising loss, as fractions of the prior's training timesteps."""
+    lora_adam_betas: tuple[float, float] = (0.9, 0.999)
+    """Adam betas of the LoRA optimizer."""

@@ -93,7 +93,8 @@ class Prior(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.unet.dtype
+        # diffusers' ``unet.dtype`` walks every module; the first parameter says the same
+        return next(self.unet.parameters()).dtype
 
     @property
     def num_train_timesteps(self) -> int:

@@ -10,6 +10,8 @@ import torch
 # optional dependencies never load for another method.
 SYSTEMS: dict[str, tuple[str, str, str]] = {
     "dreamfusion": ("dream3d.systems.dreamfusion", "DreamFusionRunConfig", "DreamFusionSystem"),
+    "prolificdreamer": ("dream3d.systems.prolificdreamer", "ProlificDreamerRunConfig", "ProlificDreamerSystem"),
+    "texture": ("dream3d.systems.texture", "TextureRunConfig", "TextureSystem"),
 }
 
 

@@ -1,0 +1,240 @@
+"""Variational score distillation (ProlificDreamer, Wang et al. 2023, arXiv:2305.16213).
+
+VSD replaces the noise ``eps`` of SDS by the score of the distribution of the current
+renders, estimated by a LoRA of the prior's UNet conditioned on the camera:
+
+    grad_z = w(t) * (eps_pretrained_cfg(z_t; y, t) - eps_lora(z_t; y, t, c)),
+
+(ProlificDreamer eq. 9), injected with the same surrogate loss as SDS. The LoRA is trained at
+every step with the denoising loss on the detached latents of the renders, with its own
+timestep and noise (ProlificDreamer Algorithm 1):
+
+    L_lora = || eps_lora(sqrt(abar_s) z + sqrt(1 - abar_s) n; y, s, c) - n ||^2.
+
+The LoRA lives on the prior's own UNet through diffusers' public adapter API
+(``add_adapter`` with a peft ``LoraConfig``, ``enable_adapters``/``disable_adapters``). At rest
+the adapter is disabled and the UNet has no class embedding, so the pretrained branch is the
+frozen prior bit for bit; the LoRA branch enables the adapter and installs the camera
+embedding (``dream3d.guidance.camera_embedding``) only for its own UNet calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dream3d.cameras import Cameras
+from dream3d.guidance.camera_embedding import (
+    CameraEmbedding,
+    attach,
+    camera_condition,
+    check_class_embedding_free,
+    time_embedding_dim,
+)
+from dream3d.guidance.schedules import classifier_free_guidance, weighting
+from dream3d.guidance.sds import SDS, GuidanceConfig, latents_surrogate_loss, resize_to_prior
+from dream3d.guidance.vsd_config import VSDConfig
+from dream3d.prior.model import Prior
+from dream3d.prior.prompts import PromptEmbeddings
+
+log = logging.getLogger(__name__)
+
+ADAPTER_NAME = "vsd"
+"""Name of the LoRA adapter that VSD adds to the prior's UNet."""
+
+
+class LoRAWeights(nn.Module):
+    """The adapter's ``lora_A``/``lora_B`` layers gathered from a UNet, for checkpoints and Adam.
+
+    The layers are shared with the UNet (not copied), so ``load_state_dict`` here restores
+    the adapter in place. Keys are the UNet module names with ``.`` replaced by ``__``.
+    """
+
+    def __init__(self, unet: nn.Module, adapter_name: str):
+        super().__init__()
+        self.layers = nn.ModuleDict()
+        for name, module in unet.named_modules():
+            for kind in ("lora_A", "lora_B"):
+                table = getattr(module, kind, None)
+                if isinstance(table, nn.ModuleDict) and adapter_name in table:
+                    self.layers[f"{name}.{kind}".replace(".", "__")] = table[adapter_name]
+        if not self.layers:
+            raise ValueError("The LoRA adapter matched no UNet layer; check guidance.vsd.lora_target_modules.")
+
+
+def add_lora_adapter(unet: nn.Module, config: VSDConfig, adapter_name: str = ADAPTER_NAME) -> LoRAWeights:
+    """Add a fresh LoRA adapter (disabled) to ``unet``; returns its fp32 weights.
+
+    ``lora_B`` starts at zero (peft's default), so the adapted UNet starts equal to the prior.
+    An adapter of the same name from an earlier VSD on the same prior is replaced.
+    """
+    from peft import LoraConfig
+
+    if not hasattr(unet, "add_adapter"):
+        raise ValueError("VSD needs a diffusers UNet with the peft adapter API (unet.add_adapter).")
+    if adapter_name in (getattr(unet, "peft_config", None) or {}):
+        unet.delete_adapters(adapter_name)
+    lora_config = LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules=list(config.lora_target_modules),
+        init_lora_weights=True,
+    )
+    unet.add_adapter(lora_config, adapter_name=adapter_name)
+    unet.disable_adapters()
+    weights = LoRAWeights(unet, adapter_name).float()  # fp32 even on an fp16 prior
+    weights.requires_grad_(True)
+    return weights
+
+
+def adapter_layers(unet: nn.Module) -> list[nn.Module]:
+    """The UNet's peft adapter layers (``BaseTunerLayer``), in module order."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in unet.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def set_adapters_enabled(layers: list[nn.Module], enabled: bool) -> None:
+    """Enable or disable the adapter of each peft layer (what ``unet.enable_adapters`` does)."""
+    for layer in layers:
+        layer.enable_adapters(enabled)
+
+
+class VSD:
+    """Variational score distillation from a frozen prior and a camera-conditioned LoRA of it.
+
+    The guidance owns trainable state: ``trainable_modules()`` (LoRA and camera embedding)
+    and ``optimizers()`` (their Adam), which the system checkpoints and steps.
+    """
+
+    def __init__(self, prior: Prior, config: GuidanceConfig, max_steps: int):
+        self.prior = prior
+        self.config = config
+        self.vsd_config: VSDConfig = config.vsd
+        self.sds = SDS(prior, config, max_steps)  # the pretrained branch, schedule and weighting
+        unet = prior.unet
+        check_class_embedding_free(unet)
+        self.lora = add_lora_adapter(unet, self.vsd_config)
+        self.adapter_layers = adapter_layers(unet)
+        self.camera = CameraEmbedding(time_embedding_dim(unet), self.vsd_config.camera_hidden_dim)
+        self.camera.to(prior.device)
+        params = list(self.lora.parameters()) + list(self.camera.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=self.vsd_config.lora_lr, betas=self.vsd_config.lora_adam_betas)
+        log.info("VSD: LoRA rank %d on %d UNet layers (%d trainable parameters)", self.vsd_config.lora_rank,
+                 len(self.lora.layers) // 2, sum(p.numel() for p in params))
+
+    @property
+    def schedule(self):
+        """The timestep schedule of the distillation (shared with SDS)."""
+        return self.sds.schedule
+
+    # ------------------------------------------------------------ trainable state
+    def trainable_modules(self) -> dict[str, nn.Module]:
+        """Modules whose state a checkpoint must hold."""
+        return {"lora": self.lora, "camera": self.camera}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The LoRA's own optimizer (the system steps it with the scene's)."""
+        return {"lora": self.optimizer}
+
+    # ------------------------------------------------------------ the two branches
+    @contextlib.contextmanager
+    def lora_branch(self) -> Iterator[None]:
+        """Within this block the UNet runs with the adapter and the camera embedding.
+
+        It toggles the adapter layers found once at construction (peft's
+        ``BaseTunerLayer.enable_adapters``, which ``unet.enable_adapters()`` calls on every
+        module it finds) to avoid walking the whole UNet twice per call. Disabling clears
+        ``requires_grad`` of the adapter weights; it is set again on exit so that a LoRA
+        loss built inside the block still back-propagates after it.
+        """
+        unet = self.prior.unet
+        set_adapters_enabled(self.adapter_layers, True)
+        attach(unet, self.camera)
+        try:
+            yield
+        finally:
+            attach(unet, None)
+            set_adapters_enabled(self.adapter_layers, False)
+            self.lora.requires_grad_(True)
+
+    def pretrained_noise(self, noisy: Tensor, t: Tensor, cond: Tensor, uncond: Tensor) -> Tensor:
+        """The frozen prior's CFG prediction ``[B,C,h,w]`` (adapter disabled, no camera)."""
+        return self.sds.guided_noise(noisy, t, cond, uncond)
+
+    def lora_noise(self, noisy: Tensor, t: Tensor, cond: Tensor, cameras: Tensor) -> Tensor:
+        """The LoRA's prediction ``[B,C,h,w]`` for flattened cameras ``[B,16]`` (no gradient).
+
+        With ``lora_guidance_scale != 1`` it is guided over the camera condition:
+        ``eps(no camera) + s * (eps(camera) - eps(no camera))``.
+        """
+        scale = self.vsd_config.lora_guidance_scale
+        with torch.no_grad(), self.lora_branch():
+            if scale == 1.0:
+                return self.prior.predict_noise(noisy, t, cond, class_labels=cameras)
+            both = self.prior.predict_noise(
+                torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([cond, cond]),
+                class_labels=torch.cat([cameras, torch.zeros_like(cameras)]),
+            )
+        eps_camera, eps_plain = both.chunk(2)
+        return classifier_free_guidance(eps_plain, eps_camera, scale)
+
+    # ------------------------------------------------------------ VSD
+    def latent_gradient(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+        """``w(t) (eps_pretrained_cfg - eps_lora)`` for latents ``[B,C,h,w]``, and stats.
+
+        Random draws, in order: ``t`` from the schedule, then the noise ``[B,C,h,w]``.
+        """
+        batch = latents.shape[0]
+        t = self.schedule.sample(step, batch, latents.device)
+        noise = torch.randn_like(latents)
+        noisy = self.prior.add_noise(latents.detach(), noise, t)
+        cond, uncond = prompts.for_cameras(cameras)
+        eps_pretrained = self.pretrained_noise(noisy, t, cond, uncond)
+        eps_lora = self.lora_noise(noisy, t, cond, camera_condition(cameras.c2w))
+        w = weighting(self.config.weighting, self.prior.alphas_cumprod, t).view(-1, 1, 1, 1)
+        grad = torch.nan_to_num(w * (eps_pretrained - eps_lora))
+        if self.config.grad_clip is not None:
+            grad = grad.clamp(-self.config.grad_clip, self.config.grad_clip)
+        return grad, {"t": float(t.float().mean()), "grad_norm": float(grad.norm())}
+
+    def lora_timesteps(self, batch: int, device: torch.device) -> Tensor:
+        """Timesteps ``[B]`` of the LoRA's denoising loss, uniform in ``lora_timestep_range``."""
+        n = self.prior.num_train_timesteps
+        low, high = self.vsd_config.lora_timestep_range
+        t_low = min(max(int(low * n), 0), n - 1)
+        t_high = min(max(int(high * n) - 1, t_low), n - 1)
+        return torch.randint(t_low, t_high + 1, (batch,), dtype=torch.long).to(device)
+
+    def lora_loss(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, keep_camera: Tensor | None = None) -> Tensor:
+        """Denoising loss of the LoRA on detached latents ``[B,C,h,w]`` (its own t and noise).
+
+        Random draws, in order: the camera dropout ``[B]`` (unless ``keep_camera`` is given),
+        the timesteps ``[B]``, the noise ``[B,C,h,w]``.
+        """
+        latents = latents.detach()
+        batch = latents.shape[0]
+        if keep_camera is None:
+            keep_camera = torch.rand(batch) >= self.vsd_config.camera_condition_dropout
+        t = self.lora_timesteps(batch, latents.device)
+        noise = torch.randn_like(latents)
+        noisy = self.prior.add_noise(latents, noise, t)
+        cond, _ = prompts.for_cameras(cameras)
+        with self.lora_branch():
+            eps = self.prior.predict_noise(noisy, t, cond, class_labels=camera_condition(cameras.c2w, keep_camera))
+        return F.mse_loss(eps, noise)
+
+    def loss(self, images: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+        """``vsd + lora`` for renders ``[B,3,H,W]`` in [0,1].
+
+        The gradient reaching the images is exactly the VSD gradient (the LoRA term sees only
+        detached latents); the LoRA term's gradient reaches only the LoRA and camera weights.
+        """
+        latents = self.prior.encode_images(resize_to_prior(images, self.prior.image_size)).float()
+        grad, stats = self.latent_gradient(latents, cameras, prompts, step)
+        vsd = latents_surrogate_loss(latents, grad)
+        lora = self.lora_loss(latents, cameras, prompts)
+        stats["lora"] = float(lora.detach())
+        return vsd + lora, stats
