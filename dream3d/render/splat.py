@@ -12,17 +12,18 @@ pure-torch rasteriser produces the same outputs and gradients:
    Inside that box lies every pixel the Gaussian can touch, so culling is exact.
 3. Binning: each Gaussian is paired with the ``T x T`` tiles its box overlaps; the pairs
    are sorted by (camera, tile, depth), giving one depth-ordered segment per tile.
-4. Compositing, front to back within each segment, for all ``T^2`` pixels of the tile at
+4. Compositing, front to back within each tile, for all ``T^2`` pixels of the tile at
    once: ``alpha = min(0.99, o exp(-1/2 d^T Sigma'^-1 d))`` (zero below 1/255),
-   ``T_i = prod_{j<i} (1 - alpha_j)`` as a segmented exclusive cumulative sum of
-   ``log(1 - alpha)`` (in float64), ``C = sum_i alpha_i T_i c_i + T_final * background``.
+   ``T_i = prod_{j<i} (1 - alpha_j)``, ``C = sum_i alpha_i T_i c_i + T_final * background``.
+   A tile's depth-sorted list is cut into fixed-size chunks, so the Gaussian exponents
+   (a quadratic in the pixel offset) are one matrix product, the sums ``sum_i w_i c_i``
+   are a batched matrix product, and only the transmittance is carried across chunks.
 
 Autograd differentiates all of it; ``info["means2d"]`` is a non-leaf ``[C,N,2]`` tensor on
 the path, so ``retain_grad()`` gives gsplat's densification signal.
 """
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,6 @@ from dream3d.cameras import Cameras
 from dream3d.render.types import Render
 from dream3d.scene.gaussians import GaussianScene, covariances
 
-log = logging.getLogger(__name__)
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.99
 EXTENT_MAX = 3.33  # sqrt(2 ln 255): the 1/255 cut-off of a fully opaque Gaussian
@@ -109,40 +109,69 @@ def _tile_pairs(proj: Projection, width: int, height: int, tile: int) -> tuple[T
         return tile_id, cam[src] * N + gid[src], px[order], py[order]
 
 
+def _chunk_slots(tile_id: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Cut each tile's depth-sorted segment into chunks of ``chunk`` pairs.
+
+    Returns the slot of every pair in a ``[n_chunks*chunk]`` padded layout, the camera-tile
+    of every chunk ``[n_chunks]``, and the index of each chunk's tile's first chunk ``[n_chunks]``.
+    """
+    with torch.no_grad():
+        tiles, counts = torch.unique_consecutive(tile_id, return_counts=True)
+        n_chunks = (counts + chunk - 1) // chunk  # [n_tiles]
+        first_chunk = torch.cumsum(n_chunks, 0) - n_chunks
+        seg = torch.repeat_interleave(torch.arange(tiles.shape[0], device=tile_id.device), counts)  # [P]
+        rank = torch.arange(tile_id.shape[0], device=tile_id.device) - (torch.cumsum(counts, 0) - counts)[seg]
+        slot = (first_chunk[seg] + rank // chunk) * chunk + rank % chunk
+        chunk_tile = torch.repeat_interleave(tiles, n_chunks)
+        chunk_first = torch.repeat_interleave(first_chunk, n_chunks)
+        return slot, chunk_tile, chunk_first
+
+
 def rasterize(proj: Projection, colors: Tensor, background: Tensor, width: int, height: int,
-              tile: int = 8) -> tuple[Tensor, Tensor, Tensor]:
+              tile: int = 8, chunk: int = 32) -> tuple[Tensor, Tensor, Tensor]:
     """Composite ``colors [N,D]`` front to back; returns colour ``[C,H,W,D]``, alpha ``[C,H,W,1]``, depth ``[C,H,W,1]``.
 
     ``background [C,D]``; depth is the expected camera z, ``sum w_i z_i / alpha`` (gsplat's ``ED``).
+    Each tile's depth-sorted Gaussians are cut into chunks of ``chunk``; within a chunk the
+    exponent ``-1/2 d^T Sigma'^-1 d + log o`` is a quadratic in the pixel's offset from the
+    tile centre, so all of them come from one matrix product, and the colour sums are a
+    batched matrix product. Transmittance is carried from chunk to chunk in float64.
     """
     C, N = proj.depths.shape
     D = colors.shape[-1]
+    dt, dev = colors.dtype, colors.device
     tw, th = math.ceil(width / tile), math.ceil(height / tile)
+    acc = torch.zeros(C * th * tw, tile * tile, D + 2, dtype=dt, device=dev)  # [tiles,T*T,D+2]
     tile_id, flat, px, py = _tile_pairs(proj, width, height, tile)
-    feats = torch.cat([colors[None].expand(C, N, D), proj.depths[..., None]], -1).reshape(C * N, D + 1)
-    acc = torch.zeros(tile * tile, C * th * tw, D + 2, dtype=colors.dtype, device=colors.device)
     if tile_id.numel() > 0:
+        slot, chunk_tile, chunk_first = _chunk_slots(tile_id, chunk)
+        K = chunk_tile.shape[0]
         mean = proj.means2d.reshape(-1, 2)[flat]  # [P,2]
-        conic = proj.conics.reshape(-1, 3)[flat]  # [P,3]
-        opa = proj.opacities.reshape(-1)[flat]  # [P]
-        offs = torch.arange(tile, dtype=colors.dtype, device=colors.device) + 0.5
-        dx = (px * tile - mean[:, 0])[None, :] + offs.repeat(tile)[:, None]  # [T*T,P]
-        dy = (py * tile - mean[:, 1])[None, :] + offs.repeat_interleave(tile)[:, None]
-        power = -0.5 * (conic[:, 0] * dx * dx + conic[:, 2] * dy * dy) - conic[:, 1] * dx * dy
-        alpha = (opa * torch.exp(power)).clamp_max(ALPHA_MAX)
-        alpha = torch.where((alpha >= ALPHA_MIN) & (power <= 0), alpha, torch.zeros((), dtype=alpha.dtype))
-        log_t = torch.log1p(-alpha.double())
-        excl = torch.cumsum(log_t, 1) - log_t  # [T*T,P] exclusive over all segments
-        pos = torch.arange(tile_id.shape[0], device=tile_id.device)
-        is_first = torch.ones_like(tile_id, dtype=torch.bool)
-        is_first[1:] = tile_id[1:] != tile_id[:-1]
-        seg_start = torch.cummax(torch.where(is_first, pos, torch.zeros_like(pos)), 0).values
-        trans = torch.exp(excl - excl[:, seg_start]).to(alpha.dtype)
-        w = alpha * trans  # [T*T,P]
-        src = torch.cat([w[..., None] * feats[flat][None], w[..., None]], -1)  # [T*T,P,D+2]
-        acc = acc.index_add(1, tile_id, src)
-    # [T*T, C*th*tw, D+2] -> [C, th*tile, tw*tile, D+2]
-    img = acc.reshape(tile, tile, C, th, tw, D + 2).permute(2, 3, 0, 4, 1, 5).reshape(C, th * tile, tw * tile, D + 2)
+        A, B, Cc = proj.conics.reshape(-1, 3)[flat].unbind(-1)  # [P] each
+        bx = (px.to(dt) + 0.5) * tile - mean[:, 0]  # tile centre minus mean
+        by = (py.to(dt) + 0.5) * tile - mean[:, 1]
+        q0 = -0.5 * (A * bx * bx + Cc * by * by) - B * bx * by + torch.log(proj.opacities.reshape(-1)[flat])
+        q = torch.stack([q0, -A * bx - B * by, -Cc * by - B * bx, -0.5 * A, -0.5 * Cc, -B], -1)  # [P,6]
+        q_pad = torch.zeros(K * chunk, 6, dtype=dt, device=dev)
+        q_pad[:, 0] = -30.0  # empty slots: alpha ~ 0
+        q_pad = q_pad.index_put((slot,), q)
+        o = torch.arange(tile, dtype=dt, device=dev) + 0.5 - 0.5 * tile
+        ox, oy = o.repeat(tile), o.repeat_interleave(tile)  # [T*T] row-major pixels of a tile
+        basis = torch.stack([torch.ones_like(ox), ox, oy, ox * ox, oy * oy, ox * oy], 0)  # [6,T*T]
+        alpha = torch.exp(q_pad @ basis).clamp_max(ALPHA_MAX).reshape(K, chunk, tile * tile)
+        alpha = torch.where(alpha >= ALPHA_MIN, alpha, torch.zeros((), dtype=dt, device=dev))
+        log_t = torch.log1p(-alpha)  # [K,chunk,T*T]
+        cum = torch.cumsum(log_t, 1)
+        w = alpha * torch.exp(cum - log_t)  # weights within the chunk
+        feats = torch.cat([colors[flat % N], proj.depths.reshape(-1)[flat, None], torch.ones_like(bx)[:, None]], -1)
+        f_pad = torch.zeros(K * chunk, D + 2, dtype=dt, device=dev).index_put((slot,), feats)
+        partial = torch.bmm(w.transpose(1, 2), f_pad.reshape(K, chunk, D + 2))  # [K,T*T,D+2]
+        total = cum[:, -1].double()  # [K,T*T] log transmittance through each chunk
+        before = torch.cumsum(total, 0) - total
+        carry = torch.exp(before - before[chunk_first]).to(dt)  # transmittance before the chunk
+        acc = acc.index_add(0, chunk_tile, partial * carry[..., None])
+    # [C*th*tw, T*T, D+2] -> [C, th*tile, tw*tile, D+2]
+    img = acc.reshape(C, th, tw, tile, tile, D + 2).permute(0, 1, 3, 2, 4, 5).reshape(C, th * tile, tw * tile, D + 2)
     img = img[:, :height, :width]
     alpha_img = img[..., -1:]
     rgb = img[..., :D] + (1.0 - alpha_img) * background[:, None, None, :]
@@ -150,30 +179,53 @@ def rasterize(proj: Projection, colors: Tensor, background: Tensor, width: int, 
     return rgb, alpha_img, depth
 
 
-def rasterize_dense(proj: Projection, colors: Tensor, background: Tensor, width: int, height: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Reference without any culling: every Gaussian at every pixel, ``[C,H,W,*]`` outputs like ``rasterize``."""
+def _dense_block(u: Tensor, v: Tensor, mean: Tensor, conic: Tensor, opa: Tensor, valid: Tensor,
+                 feats: Tensor) -> Tensor:
+    """Depth-sorted Gaussians ``[C,N,*]`` composited at pixel centres ``u, v [M]`` -> ``[C,M,D+2]`` (last: alpha)."""
+    dx = u[None, :, None] - mean[:, None, :, 0]  # [C,M,N]
+    dy = v[None, :, None] - mean[:, None, :, 1]
+    power = -0.5 * (conic[:, None, :, 0] * dx * dx + conic[:, None, :, 2] * dy * dy) - conic[:, None, :, 1] * dx * dy
+    alpha = (opa[:, None] * torch.exp(power)).clamp_max(ALPHA_MAX)
+    alpha = torch.where((alpha >= ALPHA_MIN) & (power <= 0) & valid[:, None], alpha, torch.zeros((), dtype=alpha.dtype))
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1]], -1), -1)
+    w = alpha * trans  # [C,M,N]
+    return torch.cat([w @ feats, w.sum(-1, keepdim=True)], -1)
+
+
+def rasterize_dense(proj: Projection, colors: Tensor, background: Tensor, width: int, height: int,
+                    block: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Reference without any culling: every Gaussian at every pixel, ``[C,H,W,*]`` outputs like ``rasterize``.
+
+    ``block`` pixels at a time (each block recomputed in the backward pass) bounds the memory.
+    """
     C, N = proj.depths.shape
+    D = colors.shape[-1]
     order = torch.argsort(proj.depths.detach(), dim=1)  # [C,N]
     take = lambda x: torch.gather(x, 1, order.reshape(C, N, *([1] * (x.dim() - 2))).expand_as(x))  # noqa: E731
     mean, conic, opa, z = take(proj.means2d), take(proj.conics), take(proj.opacities), take(proj.depths)
     valid = take((proj.radii > 0).all(-1))
     feats = torch.cat([colors[order], z[..., None]], -1)  # [C,N,D+1]
     grid = [torch.arange(n, dtype=colors.dtype, device=colors.device) + 0.5 for n in (height, width)]
-    v, u = torch.meshgrid(*grid, indexing="ij")  # [H,W]
-    dx = u.reshape(1, -1, 1) - mean[:, None, :, 0]  # [C,HW,N]
-    dy = v.reshape(1, -1, 1) - mean[:, None, :, 1]
-    power = -0.5 * (conic[:, None, :, 0] * dx * dx + conic[:, None, :, 2] * dy * dy) - conic[:, None, :, 1] * dx * dy
-    alpha = (opa[:, None] * torch.exp(power)).clamp_max(ALPHA_MAX)
-    alpha = torch.where((alpha >= ALPHA_MIN) & (power <= 0) & valid[:, None], alpha, torch.zeros((), dtype=alpha.dtype))
-    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1]], -1), -1)
-    w = alpha * trans  # [C,HW,N]
-    out = w @ feats  # [C,HW,D+1]
-    a = w.sum(-1, keepdim=True)
-    D = colors.shape[-1]
+    v, u = (x.reshape(-1) for x in torch.meshgrid(*grid, indexing="ij"))  # [H*W]
+    if block is None:
+        out = _dense_block(u, v, mean, conic, opa, valid, feats)
+    else:
+        from torch.utils.checkpoint import checkpoint
+
+        out = torch.cat([checkpoint(_dense_block, u[i:i + block], v[i:i + block], mean, conic, opa, valid, feats,
+                                    use_reentrant=False) for i in range(0, u.shape[0], block)], 1)
+    a = out[..., -1:]
     rgb = out[..., :D] + (1.0 - a) * background[:, None, :]
-    depth = out[..., D:] / a.clamp_min(1e-10)
-    shape = (C, height, width)
-    return rgb.reshape(*shape, D), a.reshape(*shape, 1), depth.reshape(*shape, 1)
+    depth = out[..., D:D + 1] / a.clamp_min(1e-10)
+    return rgb.reshape(C, height, width, D), a.reshape(C, height, width, 1), depth.reshape(C, height, width, 1)
+
+
+def auto_tile_size(proj: Projection) -> int:
+    """4 px tiles waste least on small splats, 8 px ones cost fewer pairs on large splats (measured on CPU)."""
+    visible = (proj.radii > 0).all(-1)
+    if not bool(visible.any()):
+        return 8
+    return 4 if float(proj.half_extent[visible].max(-1).values.median()) < 8.0 else 8
 
 
 def splat_backend(backend: str = "auto") -> str:
@@ -191,31 +243,47 @@ def splat_backend(backend: str = "auto") -> str:
     return chosen
 
 
-def render_gaussians(scene: GaussianScene, cameras: Cameras, background: Tensor, backend: str = "auto",
-                     tile_size: int = 8, near_plane: float = 0.01) -> Render:
+@dataclass
+class SplatConfig:
+    """Gaussian rasterisation."""
+
+    backend: str = "auto"
+    """``auto`` (gsplat with CUDA, else torch), ``torch`` or ``gsplat``."""
+    tile_size: int = 0
+    """Tile width of the torch rasteriser, pixels; 0 = 4 for small splats (median radius < 8 px), else 8."""
+    chunk_size: int = 32
+    """Gaussians per compositing chunk of the torch rasteriser."""
+    near_plane: float = 0.01
+    """Gaussians closer to the camera than this are culled."""
+
+
+def render_gaussians(scene: GaussianScene, cameras: Cameras, background: Tensor,
+                     config: SplatConfig | None = None) -> Render:
     """Render ``scene`` from ``cameras`` over ``background [B,3]`` or ``[3]``.
 
     Returns ``Render(rgb [B,H,W,3] in [0,1], alpha [B,H,W,1], depth [B,H,W,1])`` with the
     densification info (``means2d``, ``radii``, ``width``, ``height``, ``n_cameras``,
-    ``gaussian_ids``) in ``extras["info"]``.
+    ``gaussian_ids``, ``packed``) in ``extras["info"]``.
     """
+    config = config or SplatConfig()
     H, W, B = cameras.height, cameras.width, len(cameras)
     dtype = scene.means.dtype
     viewmats = cameras.w2c().to(scene.means.device, dtype)  # [B,4,4]
     Ks = cameras.intrinsics().to(scene.means.device, dtype)  # [B,3,3]
-    bg = background.to(scene.means.device, dtype).expand(B, 3) if background.dim() == 1 else background.to(scene.means.device, dtype)
-    if splat_backend(backend) == "gsplat":
+    bg = background.to(scene.means.device, dtype).expand(B, 3)  # [B,3]
+    info: dict[str, Any]
+    if splat_backend(config.backend) == "gsplat":
         rasterization = optional.gsplat_rasterization()
         out, alpha, info = rasterization(
             scene.means, scene.quats, scene.scales, scene.opacities, scene.colors, viewmats, Ks, W, H,
-            near_plane=near_plane, packed=False, tile_size=16, backgrounds=bg, render_mode="RGB+ED")
+            near_plane=config.near_plane, packed=False, tile_size=16, backgrounds=bg, render_mode="RGB+ED")
         rgb, depth = out[..., :3], out[..., 3:4]
         info["packed"] = False
     else:
         proj = project(scene.means, covariances(scene.params["quats"], scene.params["scales"]), scene.opacities,
-                       viewmats, Ks, W, H, near_plane)
-        rgb, alpha, depth = rasterize(proj, scene.colors, bg, W, H, tile_size)
-        info: dict[str, Any] = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths,
-                                "conics": proj.conics, "width": W, "height": H, "n_cameras": B,
-                                "gaussian_ids": None, "packed": False}
+                       viewmats, Ks, W, H, config.near_plane)
+        tile = config.tile_size if config.tile_size > 0 else auto_tile_size(proj)
+        rgb, alpha, depth = rasterize(proj, scene.colors, bg, W, H, tile, config.chunk_size)
+        info = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "conics": proj.conics,
+                "width": W, "height": H, "n_cameras": B, "gaussian_ids": None, "packed": False}
     return Render(rgb=rgb.clamp(0.0, 1.0), alpha=alpha, depth=depth, extras={"info": info})

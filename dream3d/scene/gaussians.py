@@ -110,7 +110,8 @@ def covariances(quats: Tensor, log_scales: Tensor) -> Tensor:
     return M @ M.transpose(-1, -2)
 
 
-def log_linear_lr(step: int, lr_init: float, lr_final: float, max_steps: int, delay_steps: int = 0, delay_mult: float = 1.0) -> float:
+def log_linear_lr(step: int, lr_init: float, lr_final: float, max_steps: int,
+                  delay_steps: int = 0, delay_mult: float = 1.0) -> float:
     """``exp((1-t) log lr_init + t log lr_final)``, ``t = clip(step/max_steps)``, times an optional sine warm-up."""
     t = min(max(step / max(max_steps, 1), 0.0), 1.0)
     lr = math.exp((1.0 - t) * math.log(lr_init) + t * math.log(lr_final))
@@ -153,7 +154,7 @@ class GaussianScene(nn.Module):
             scale = knn_rms_distance(means).clamp_min(1e-7) if n > 1 else torch.full((n,), 0.01)
         quats = torch.zeros(n, 4)
         quats[:, 0] = 1.0
-        sh0 = (torch.rand(n, 1, 3, generator=generator) / 255.0 - 0.5) / SH_C0  # near-grey start
+        sh0 = torch.rand(n, 1, 3, generator=generator) / 255.0  # colour ~0.5: a grey start
         self.params = nn.ParameterDict({
             "means": nn.Parameter(means),
             "scales": nn.Parameter(scale.log()[:, None].repeat(1, 3)),
@@ -172,7 +173,6 @@ class GaussianScene(nn.Module):
             scene.params[name] = nn.Parameter(value.detach().clone())
         return scene
 
-    # ---- activated values ------------------------------------------------------------
     @property
     def num_gaussians(self) -> int:
         return self.params["means"].shape[0]
@@ -201,7 +201,6 @@ class GaussianScene(nn.Module):
         """World-space covariances ``[N,3,3]``."""
         return covariances(self.params["quats"], self.params["scales"])
 
-    # ---- optimisation ----------------------------------------------------------------
     def learning_rates(self) -> dict[str, float]:
         """Initial learning rate per parameter group."""
         c = self.config
@@ -223,7 +222,8 @@ class GaussianScene(nn.Module):
         return log_linear_lr(step, c.position_lr_init, c.position_lr_final, c.position_lr_max_steps,
                              c.position_lr_delay_steps, c.position_lr_delay_mult)
 
-    def update_learning_rate(self, optimizers: dict[str, torch.optim.Optimizer] | torch.optim.Optimizer, step: int) -> float:
+    def update_learning_rate(self, optimizers: dict[str, torch.optim.Optimizer] | torch.optim.Optimizer,
+                             step: int) -> float:
         """Set the position rate for ``step`` in ``make_optimizers()``'s dict or a ``param_groups()`` optimizer."""
         lr = self.position_lr(step)
         groups = optimizers["means"].param_groups if isinstance(optimizers, dict) else optimizers.param_groups
@@ -237,17 +237,16 @@ class GaussianScene(nn.Module):
         for name in PARAM_NAMES:
             key = f"params.{name}"
             if key in state_dict:
-                self.params[name] = nn.Parameter(torch.empty_like(state_dict[key]))
+                self.params[name] = nn.Parameter(torch.empty_like(state_dict[key], device=self.params[name].device))
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    # ---- the exporter's interface ------------------------------------------------------
     def density(self, points: Tensor) -> Tensor:
         """``sum_i o_i exp(-1/2 d_i^T Sigma_i^-1 d_i)`` at world points ``[N,3]`` -> ``[N]``."""
         return self.density_and_albedo(points, with_albedo=False)[0]
 
     def albedo(self, points: Tensor) -> Tensor:
-        """Density-weighted colour of nearby Gaussians ``[N,3]`` (0 where no Gaussian reaches)."""
-        return self.density_and_albedo(points, with_albedo=True)[1]
+        """Density-weighted colour of nearby Gaussians ``[N,3]`` in [0,1] (0 where no Gaussian reaches)."""
+        return self.density_and_albedo(points, with_albedo=True)[1].clamp(0.0, 1.0)
 
     def density_and_albedo(self, points: Tensor, with_albedo: bool = True) -> tuple[Tensor, Tensor | None]:
         """Both queries at once: ``[N]`` and ``[N,3]`` (or None)."""
@@ -256,10 +255,11 @@ class GaussianScene(nn.Module):
 
 
 def gaussian_density(points: Tensor, means: Tensor, covars: Tensor, opacities: Tensor, colors: Tensor | None,
-                     sigmas: float = 3.0, block: int = 1 << 21) -> tuple[Tensor, Tensor | None]:
+                     sigmas: float = 3.0, block: int = 1 << 21,
+                     cell_scale: float = 0.5) -> tuple[Tensor, Tensor | None]:
     """Truncated sum of Gaussians at ``points [P,3]``; also the weighted mean of ``colors [G,3]``.
 
-    Points are bucketed into cubic cells (about half a typical Gaussian's bounding box);
+    Points are bucketed into cubic cells (``cell_scale`` times a typical box half-size);
     each Gaussian visits the cells its ``sigmas``-box overlaps and is evaluated only
     against the points in them, ``block`` point-Gaussian pairs at a time.
     """
@@ -276,10 +276,12 @@ def gaussian_density(points: Tensor, means: Tensor, covars: Tensor, opacities: T
         return dens, col
     mu, half = means[idx], half[idx]
     prec = torch.linalg.inv(covars[idx])  # [G,3,3]
-    prec6 = torch.stack([prec[:, 0, 0], prec[:, 1, 1], prec[:, 2, 2], 2 * prec[:, 0, 1], 2 * prec[:, 0, 2], 2 * prec[:, 1, 2]], -1)
+    prec6 = torch.stack([prec[:, 0, 0], prec[:, 1, 1], prec[:, 2, 2],
+                         2 * prec[:, 0, 1], 2 * prec[:, 0, 2], 2 * prec[:, 1, 2]], -1)  # [G,6]
     opa = opacities[idx]
+    feat = torch.cat([torch.ones_like(opa)[:, None], colors[idx]], -1) if colors is not None else None  # [G,4]
     span = (hi - lo).max().clamp_min(1e-6)
-    cell = torch.maximum(half.detach().max(-1).values.median(), span / 512)  # ~half a box wide, <=512 cells/axis
+    cell = torch.maximum(half.detach().max(-1).values.median() * cell_scale, span / 512)  # <=512 cells per axis
     dims = ((hi - lo) / cell).floor().long() + 1  # [3]
     pcell = ((points.detach() - lo) / cell).floor().long().minimum(dims - 1)
     pkey = (pcell[:, 0] * dims[1] + pcell[:, 1]) * dims[2] + pcell[:, 2]
@@ -299,6 +301,7 @@ def gaussian_density(points: Tensor, means: Tensor, covars: Tensor, opacities: T
     keep = count > 0
     g, start, count = g[keep], start[keep], count[keep]
     pts = points[porder]
+    acc = points.new_zeros(P * (4 if colors is not None else 1))  # sorted order: density, weighted colour
     ends = torch.cumsum(count, 0)
     first = 0
     while first < g.shape[0]:
@@ -310,14 +313,21 @@ def gaussian_density(points: Tensor, means: Tensor, covars: Tensor, opacities: T
         pi = torch.repeat_interleave(sb, nb) + off  # [M] index into sorted points
         d = pts[pi] - mu[gi]  # [M,3]
         q = prec6[gi]
-        m = (q[:, :3] * d * d).sum(-1) + q[:, 3] * d[:, 0] * d[:, 1] + q[:, 4] * d[:, 0] * d[:, 2] + q[:, 5] * d[:, 1] * d[:, 2]
+        x, y, z = d.unbind(-1)
+        m = (q[:, :3] * d * d).sum(-1) + q[:, 3] * x * y + q[:, 4] * x * z + q[:, 5] * y * z  # Mahalanobis^2
         val = torch.where(m <= sigmas * sigmas, opa[gi] * torch.exp(-0.5 * m), torch.zeros((), dtype=dt, device=dev))
-        dens = dens.index_add(0, porder[pi], val)
-        if col is not None:
-            col = col.index_add(0, porder[pi], val[:, None] * colors[idx][gi])
+        if feat is None:
+            acc = acc.index_add(0, pi, val)
+        else:  # 1-D index_add over flattened (point, channel) is much faster on CPU than 2-D
+            flat_idx = (pi[:, None] * 4 + torch.arange(4, device=dev)).reshape(-1)
+            acc = acc.index_add(0, flat_idx, (val[:, None] * feat[gi]).reshape(-1))
         first = last
-    if col is not None:
-        col = torch.where(dens[:, None] > 0, col / dens[:, None].clamp_min(1e-12), torch.zeros((), dtype=dt, device=dev))
+    out = acc.reshape(P, -1)[torch.argsort(porder)]  # back to the caller's point order
+    if colors is None:
+        return out[:, 0], None
+    dens = out[:, 0]
+    zero = torch.zeros((), dtype=dt, device=dev)
+    col = torch.where(dens[:, None] > 0, out[:, 1:] / dens[:, None].clamp_min(1e-12), zero)
     return dens, col
 
 

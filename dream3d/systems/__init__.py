@@ -12,6 +12,7 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
     "dreamfusion": ("dream3d.systems.dreamfusion", "DreamFusionRunConfig", "DreamFusionSystem"),
     "prolificdreamer": ("dream3d.systems.prolificdreamer", "ProlificDreamerRunConfig", "ProlificDreamerSystem"),
     "texture": ("dream3d.systems.texture", "TextureRunConfig", "TextureSystem"),
+    "dreamgaussian": ("dream3d.systems.dreamgaussian", "DreamGaussianRunConfig", "DreamGaussianSystem"),
 }
 
 
