@@ -4,15 +4,44 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
+from torch import nn
 
+from dream3d.guidance.sds import GuidanceConfig
 from dream3d.prior.config import PriorConfig
 from dream3d.prior.model import Prior
 from dream3d.prior.prompts import PromptConfig, PromptEmbeddings, build_prompt_embeddings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillationConfig:
+    """What every score-distillation method is told: the prompt, the prior and the guidance."""
+
+    prompt: str = "a red cube"
+    """What to make."""
+    negative_prompt: str = ""
+    """Unconditional branch of classifier-free guidance."""
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    """The frozen diffusion prior."""
+    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
+    """View-dependent prompts and the embedding cache."""
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    """Score distillation: ``type: sds`` or ``type: vsd``."""
+
+
+def guidance_modules(guidance) -> dict[str, nn.Module]:
+    """Trainable state of a guidance (VSD's LoRA and camera embedding), for checkpoints."""
+    return {f"guidance.{k}": m for k, m in getattr(guidance, "trainable_modules", dict)().items()}
+
+
+def guidance_optimizers(guidance) -> dict[str, torch.optim.Optimizer]:
+    """A guidance's own optimizers (VSD's LoRA), stepped by the trainer."""
+    return {f"guidance.{k}": o for k, o in getattr(guidance, "optimizers", dict)().items()}
 
 
 def resolve_device(name: str) -> torch.device:

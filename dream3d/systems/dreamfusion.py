@@ -15,16 +15,16 @@ from torch import nn
 from dream3d.cameras import CameraSampler, CameraSamplerConfig, Cameras
 from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
-from dream3d.guidance import GuidanceConfig, build_guidance
-from dream3d.prior.config import PriorConfig
-from dream3d.prior.prompts import PromptConfig
+from dream3d.guidance import build_guidance
 from dream3d.render.shading import ShadingConfig, sample_mode
 from dream3d.render.types import Render
 from dream3d.render.volume import VolumeRendererConfig
 from dream3d.render.volume_backend import build_volume_renderer
 from dream3d.scene.background import Background, BackgroundConfig
 from dream3d.scene.nerf import NeRFConfig, NeRFField
-from dream3d.systems.common import SectionTimer, load_prior_and_prompts
+from dream3d.systems.common import (
+    DistillationConfig, SectionTimer, guidance_modules, guidance_optimizers, load_prior_and_prompts,
+)
 
 
 @dataclass
@@ -56,19 +56,9 @@ class NeRFLossConfig:
 
 
 @dataclass
-class DreamFusionConfig:
+class DreamFusionConfig(DistillationConfig):
     """A DreamFusion run: prompt, prior, guidance and the NeRF scene."""
 
-    prompt: str = "a red cube"
-    """What to make."""
-    negative_prompt: str = ""
-    """Unconditional branch of classifier-free guidance."""
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    """The frozen diffusion prior."""
-    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
-    """View-dependent prompts and the embedding cache."""
-    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
-    """Score distillation."""
     camera: CameraSamplerConfig = field(default_factory=CameraSamplerConfig)
     """Random training cameras (and render resolution)."""
     nerf: NeRFConfig = field(default_factory=NeRFConfig)
@@ -126,12 +116,10 @@ class DreamFusionSystem:
         """Everything whose state is checkpointed (the occupancy grid lives in the renderer).
 
         A guidance with trainable state (VSD's LoRA) adds its own modules and optimizers."""
-        guidance_modules = getattr(self.guidance, "trainable_modules", dict)()
-        return {"renderer": self.renderer, **{f"guidance.{k}": m for k, m in guidance_modules.items()}}
+        return {"renderer": self.renderer, **guidance_modules(self.guidance)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        guidance_optimizers = getattr(self.guidance, "optimizers", dict)()
-        return {"scene": self.optimizer, **{f"guidance.{k}": o for k, o in guidance_optimizers.items()}}
+        return {"scene": self.optimizer, **guidance_optimizers(self.guidance)}
 
     def training_step(self, step: int) -> tuple[torch.Tensor, dict]:
         """Loss of one step (forward only; the trainer does backward and the optimizer)."""

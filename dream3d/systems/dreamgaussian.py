@@ -24,30 +24,20 @@ from dream3d.export.config import ExportConfig
 from dream3d.guidance import GuidanceConfig, build_guidance
 from dream3d.guidance.schedules import TimestepConfig
 from dream3d.guidance.sdedit import SDEditConfig, SDEditTargets
-from dream3d.prior.config import PriorConfig
-from dream3d.prior.prompts import PromptConfig
 from dream3d.render.splat import SplatConfig, render_gaussians
 from dream3d.render.types import Render
 from dream3d.scene.gaussians import Densifier, GaussianConfig, GaussianScene
 from dream3d.scene.textured_mesh import MeshFrame
-from dream3d.systems.common import SectionTimer, load_prior_and_prompts
+from dream3d.systems.common import DistillationConfig, SectionTimer, load_prior_and_prompts
 from dream3d.systems.texture import TextureStage, TextureStageConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class DreamGaussianConfig:
+class DreamGaussianConfig(DistillationConfig):
     """A DreamGaussian run: Gaussians by SDS, mesh by density query, UV refinement."""
 
-    prompt: str = "a red cube"
-    """What to make."""
-    negative_prompt: str = ""
-    """Unconditional branch of classifier-free guidance."""
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    """The frozen diffusion prior."""
-    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
-    """View-dependent prompts and the embedding cache."""
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
         timesteps=TimestepConfig(schedule="deterministic", max_step_percent_end=0.98)))
     """Score distillation (DreamGaussian anneals t deterministically from max to min)."""

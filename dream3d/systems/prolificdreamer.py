@@ -27,7 +27,7 @@ from dream3d.config import ConfigError
 from dream3d.guidance import GuidanceConfig, build_guidance
 from dream3d.render.types import Render
 from dream3d.scene.textured_mesh import MeshFrame
-from dream3d.systems.common import SectionTimer, load_prior_and_prompts
+from dream3d.systems.common import SectionTimer, guidance_modules, guidance_optimizers, load_prior_and_prompts
 from dream3d.systems.dreamfusion import DreamFusionConfig, DreamFusionRunConfig, DreamFusionSystem
 from dream3d.systems.texture import TextureStage, TextureStageConfig, prepare_input_mesh
 
@@ -98,7 +98,7 @@ class ProlificDreamerSystem:
         if self.texture is not None:
             modules["texture"] = self.texture.scene
         if self.nerf is None:
-            modules.update({f"guidance.{k}": m for k, m in getattr(self.guidance, "trainable_modules", dict)().items()})
+            modules.update(guidance_modules(self.guidance))
         return modules
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -107,7 +107,7 @@ class ProlificDreamerSystem:
         if self.texture is not None:
             optimizers["texture"] = self.texture.optimizer
         if self.nerf is None:
-            optimizers.update({f"guidance.{k}": o for k, o in getattr(self.guidance, "optimizers", dict)().items()})
+            optimizers.update(guidance_optimizers(self.guidance))
         return optimizers
 
     def in_texture_stage(self, step: int) -> bool:

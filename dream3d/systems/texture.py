@@ -25,13 +25,13 @@ from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
 from dream3d.export.types import Mesh, UVMesh
 from dream3d.guidance import GuidanceConfig, build_guidance
-from dream3d.prior.config import PriorConfig
-from dream3d.prior.prompts import PromptConfig
 from dream3d.render.mesh_raster import render_mesh
 from dream3d.render.shading import ShadingConfig, light_directions, sample_mode, shade
 from dream3d.render.types import Render
 from dream3d.scene.textured_mesh import MeshFrame, TexturedMeshScene, normalise, read_mesh_file, uvs_usable
-from dream3d.systems.common import SectionTimer, load_prior_and_prompts
+from dream3d.systems.common import (
+    DistillationConfig, SectionTimer, guidance_modules, guidance_optimizers, load_prior_and_prompts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,19 +180,11 @@ class TextureStage:
 
 
 @dataclass
-class TextureConfig:
+class TextureConfig(DistillationConfig):
     """Texture a given mesh: prompt, prior, guidance (SDS or VSD) and the texture stage."""
 
-    prompt: str = "a red cube"
-    """What the texture should show."""
-    negative_prompt: str = ""
-    """Unconditional branch of classifier-free guidance."""
     mesh_path: str = ""
     """The mesh to texture (OBJ, GLB, PLY, ...; set by --mesh)."""
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    """The frozen diffusion prior."""
-    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
-    """View-dependent prompts and the embedding cache."""
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(guidance_scale=7.5))
     """Score distillation: ``type: sds`` or ``type: vsd``."""
     texture: TextureStageConfig = field(default_factory=TextureStageConfig)
@@ -229,12 +221,10 @@ class TextureSystem:
 
     def modules(self) -> dict[str, nn.Module]:
         """The texture and mesh (checkpointed together) and any trainable guidance state."""
-        guidance_modules = getattr(self.guidance, "trainable_modules", dict)()
-        return {"texture": self.stage.scene, **{f"guidance.{k}": m for k, m in guidance_modules.items()}}
+        return {"texture": self.stage.scene, **guidance_modules(self.guidance)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        guidance_optimizers = getattr(self.guidance, "optimizers", dict)()
-        return {"texture": self.stage.optimizer, **{f"guidance.{k}": o for k, o in guidance_optimizers.items()}}
+        return {"texture": self.stage.optimizer, **guidance_optimizers(self.guidance)}
 
     def training_step(self, step: int) -> tuple[Tensor, dict]:
         return self.stage.training_loss(self.guidance, self.prompts, step, self.timer)
