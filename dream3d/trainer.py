@@ -130,7 +130,7 @@ class Trainer:
     # ------------------------------------------------------------ loop
     def _check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the loss became {float(loss)} at step {self.step}")
+            raise TrainingDiverged(f"the loss became {float(loss.detach())} at step {self.step}")
         for optimizer in self.system.optimizers().values():
             for group in optimizer.param_groups:
                 for p in group["params"]:

@@ -143,3 +143,18 @@ def test_help_lists_the_shipped_configs():
 def test_not_a_run_directory(tmp_path, capsys, flag):
     assert launch(flag, str(tmp_path)) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tiny_prior_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ("trainer.preview_every=0", "trainer.video=false", "trainer.export=false")
+    assert tiny_run(tiny_prior_dir, out, "trainer.max_steps=3", *common) == 0
+    before = torch.load(out / "ckpts/last.ckpt", weights_only=False)
+    capsys.readouterr()
+    assert launch("--resume", str(out), "trainer.max_steps=6", "system.loss.sds=nan") == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "step 3" in err and "last good checkpoint" in err
+    after = torch.load(out / "ckpts/last.ckpt", weights_only=False)
+    assert after["step"] == before["step"] == 3
+    for key, value in before["modules"]["renderer"].items():
+        torch.testing.assert_close(after["modules"]["renderer"][key], value, rtol=0, atol=0)
