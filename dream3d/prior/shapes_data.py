@@ -1,0 +1,159 @@
+"""The bundled prior's training images: coloured primitives from random orbit cameras.
+
+Images follow spec/bundled-prior.md: 64x64 RGB on white, anti-aliased by supersampling,
+Lambertian shading ``albedo * (0.35 + 0.65 * max(0, n.l))`` with the light fixed in camera
+space (upper left, in front of the object). Cameras come from the default
+``dream3d.cameras.CameraSampler`` (the spec's dataset cameras), rays from ``Cameras.rays()``
+and view words from ``Cameras.view_labels()``. Held-out (colour, shape) pairs are never
+rendered.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dream3d.cameras import CameraSampler, CameraSamplerConfig, Cameras
+from dream3d.prior import primitives
+from dream3d.prior.catalog import COLOURS, SHAPES, caption, is_held_out
+
+AMBIENT = 0.35
+DIFFUSE = 0.65
+LIGHT_CAMERA = (-0.45, -0.55, -0.70)
+"""Direction towards the light in OpenCV camera space (x right, y down, z forward):
+left, up and towards the camera, i.e. in front of the object. Normalised on use."""
+
+
+def seen_pairs() -> list[tuple[str, str]]:
+    """The (colour, shape) pairs shown in training, in table order (30 of 36)."""
+    return [(c, s) for s in SHAPES for c in COLOURS if not is_held_out(c, s)]
+
+
+def light_direction(cameras: Cameras) -> Tensor:
+    """World-space unit direction towards the light, ``[B,3]``."""
+    light = torch.tensor(LIGHT_CAMERA, dtype=cameras.c2w.dtype, device=cameras.device)
+    light = light / light.norm()
+    return cameras.c2w[:, :3, :3] @ light  # [B,3]
+
+
+def render(shapes: list[str], colours: list[str], cameras: Cameras, supersample: int = 3) -> tuple[Tensor, Tensor]:
+    """Render one primitive per camera.
+
+    Returns ``rgb [B,3,H,W]`` in [0,1] on white and coverage ``alpha [B,1,H,W]``; each
+    pixel averages ``supersample x supersample`` rays through a regular sub-pixel grid.
+    """
+    height, width = cameras.height, cameras.width
+    fine = cameras.with_resolution(height * supersample, width * supersample)
+    origins, directions = fine.rays()  # [B,h,w,3] each
+    lights = light_direction(cameras)  # [B,3]
+    batch = len(cameras)
+    rgb = torch.ones(batch, fine.height, fine.width, 3)
+    alpha = torch.zeros(batch, fine.height, fine.width)
+    for b in range(batch):
+        o, d = origins[b].reshape(-1, 3), directions[b].reshape(-1, 3)
+        t, hit = primitives.trace(shapes[b], o, d)
+        points = o[hit] + t[hit, None] * d[hit]  # [M,3]
+        normal = primitives.normals(shapes[b], points)  # [M,3]
+        shade = AMBIENT + DIFFUSE * (normal @ lights[b]).clamp_min(0.0)  # [M]
+        albedo = torch.tensor(COLOURS[colours[b]])
+        flat_rgb, flat_alpha = rgb[b].view(-1, 3), alpha[b].view(-1)
+        flat_rgb[hit] = (albedo[None] * shade[:, None]).clamp(0.0, 1.0)
+        flat_alpha[hit] = 1.0
+    rgb = F.avg_pool2d(rgb.permute(0, 3, 1, 2), supersample)  # [B,3,H,W]
+    alpha = F.avg_pool2d(alpha[:, None], supersample)  # [B,1,H,W]
+    return rgb, alpha
+
+
+@dataclass
+class ShapesDataConfig:
+    """What the dataset renders."""
+
+    views_per_pair: int = 256
+    """Random cameras rendered for each of the 30 seen (colour, shape) pairs."""
+    supersample: int = 3
+    """Rays per pixel along each axis (anti-aliasing)."""
+    seed: int = 0
+    """Seed of the camera generator."""
+    cameras: CameraSamplerConfig = field(default_factory=CameraSamplerConfig)
+    """The dataset cameras: the default sampler of the CPU configs (spec)."""
+
+
+@dataclass
+class ShapesDataset:
+    """Rendered images and what they show."""
+
+    images: Tensor  # [N,3,H,W] uint8
+    colours: list[str]  # [N]
+    shapes: list[str]  # [N]
+    views: list[str]  # [N] front/side/back/overhead
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def float_images(self, index: Tensor | slice = slice(None)) -> Tensor:
+        """Images ``[n,3,H,W]`` in [0,1]."""
+        return self.images[index].float() / 255.0
+
+
+def build_dataset(config: ShapesDataConfig, progress: bool = True) -> ShapesDataset:
+    """Render ``views_per_pair`` random views of every seen pair (never a held-out one).
+
+    Rendering runs on one thread: sphere tracing is many small tensor operations, which
+    only stall on thread barriers when the CPU is shared.
+    """
+    from tqdm.auto import tqdm
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = CameraSampler(config.cameras)
+    images, colours, shapes, views = [], [], [], []
+    pairs = seen_pairs()
+    for colour, shape in tqdm(pairs, desc="render dataset", disable=not progress):
+        cameras = sampler.sample(generator=generator, batch_size=config.views_per_pair)
+        for start in range(0, len(cameras), 32):
+            chunk = cameras[start:start + 32]
+            rgb, _ = render([shape] * len(chunk), [colour] * len(chunk), chunk, config.supersample)
+            images.append((rgb * 255.0).round().to(torch.uint8))
+        colours += [colour] * len(cameras)
+        shapes += [shape] * len(cameras)
+        views += cameras.view_labels()
+    torch.set_num_threads(threads)
+    return ShapesDataset(torch.cat(images), colours, shapes, views)
+
+
+@dataclass
+class CaptionConfig:
+    """How a training caption is drawn for an image (spec: captions)."""
+
+    p_empty: float = 0.10
+    """Empty caption, for classifier-free guidance (Ho & Salimans 2022)."""
+    p_shape_only: float = 0.08
+    """Partial caption naming only the shape: "a cube, side view"."""
+    p_colour_only: float = 0.08
+    """Partial caption naming only the colour: "a red object, side view"."""
+    p_no_view: float = 0.15
+    """Of the non-empty captions, the fraction without the view suffix."""
+
+
+def draw_caption(colour: str, shape: str, view: str, rng: random.Random, config: CaptionConfig = CaptionConfig()) -> str:
+    """One caption for an image of a ``colour`` ``shape`` seen from ``view``."""
+    u = rng.random()
+    if u < config.p_empty:
+        return ""
+    suffix = None if rng.random() < config.p_no_view else view
+    if u < config.p_empty + config.p_shape_only:
+        return caption(None, shape, suffix)
+    if u < config.p_empty + config.p_shape_only + config.p_colour_only:
+        return caption(colour, None, suffix)
+    return caption(colour, shape, suffix)
+
+
+def vocabulary() -> list[str]:
+    """Every word a caption can contain, sorted (commas are punctuation, not words)."""
+    words = {"a", "object", "view", *COLOURS, *SHAPES, "front", "side", "back", "overhead"}
+    return sorted(words)

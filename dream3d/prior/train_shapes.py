@@ -1,0 +1,332 @@
+"""Train the bundled prior ``dream3d-shapes`` (spec/bundled-prior.md) on 2 CPU cores.
+
+    python -m dream3d.prior.train_shapes --out extern/priors/dream3d-shapes [--quick]
+
+Stages: render the dataset (``shapes_data``); train the ``AutoencoderKL`` (64x64x3 ->
+16x16x4); encode the dataset once; train the ``UNet2DConditionModel`` and the
+``CLIPTextModel`` together with the DDPM noise-prediction objective (Ho et al. 2020,
+"Denoising Diffusion Probabilistic Models", eq. 14) weighted by Min-SNR-gamma (Hang et al.
+2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy"), with about 10% empty
+captions for classifier-free guidance (Ho & Salimans 2022). The result is saved as a
+diffusers ``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dream3d.prior import shapes_data
+from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
+
+SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+
+
+@dataclass
+class Sizes:
+    """Model sizes (the defaults keep one SDS step far below 80 ms on 2 cores)."""
+
+    vae_channels: tuple[int, ...] = (16, 32, 64)
+    """AutoencoderKL block channels; len 3 gives a downsampling factor of 4."""
+    unet_channels: tuple[int, ...] = (48, 96, 96)
+    """UNet block channels at 16x16, 8x8 and 4x4."""
+    norm_groups: int = 16
+    """GroupNorm groups of both models (divides every channel count)."""
+    attention_heads: int = 4
+    """Heads of the UNet's attention layers."""
+    text_hidden: int = 64
+    """Width of the text encoder, and the UNet's cross-attention dimension."""
+    text_layers: int = 2
+    """Transformer layers of the text encoder."""
+    max_tokens: int = 12
+    """Tokens per prompt, start and end tokens included."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines the trained prior (saved next to it)."""
+
+    seed: int = 0
+    """Seed of the dataset cameras, captions, initial weights and noise."""
+    threads: int = 2
+    """torch CPU threads."""
+    data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(views_per_pair=160))
+    captions: CaptionConfig = field(default_factory=CaptionConfig)
+    sizes: Sizes = field(default_factory=Sizes)
+    vae_steps: int = 700
+    vae_batch: int = 32
+    vae_lr: float = 2e-3
+    kl_weight: float = 1e-5
+    """Weight of the KL term of the VAE (relative to the L1 + L2 reconstruction)."""
+    unet_steps: int = 3000
+    unet_batch: int = 32
+    unet_lr: float = 1e-3
+    warmup_steps: int = 200
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    """Largest decay of the exponential moving average of the UNet and text weights."""
+
+
+def quick_config(seed: int = 0) -> TrainConfig:
+    """A seconds-long run with tiny models, for tests and smoke checks."""
+    sizes = Sizes(vae_channels=(8, 8, 8), unet_channels=(16, 16, 32), norm_groups=8, attention_heads=2, text_hidden=16, text_layers=1)
+    return TrainConfig(seed=seed, threads=1, data=ShapesDataConfig(views_per_pair=1, supersample=1), sizes=sizes,
+                       vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8, warmup_steps=1)
+
+
+def build_tokenizer(words: list[str], directory: Path, max_tokens: int):
+    """A ``CLIPTokenizer`` whose BPE merges spell every caption word as one token.
+
+    The vocabulary holds the special tokens, every single character (alone and
+    word-final) and, for each word, the chain of merges that builds it left to right.
+    """
+    from transformers import CLIPTokenizer
+
+    chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz,"))
+    vocab = list(SPECIAL_TOKENS) + chars + [c + "</w>" for c in chars]
+    merges: list[tuple[str, str]] = []
+    for word in list(words) + [","]:
+        # Later merges rank below earlier ones, so appending never changes earlier words.
+        pieces = _bpe(list(word[:-1]) + [word[-1] + "</w>"], {m: r for r, m in enumerate(merges)})
+        while len(pieces) > 1:
+            merges.append((pieces[0], pieces[1]))
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.append(pieces[0])
+    vocab = list(dict.fromkeys(vocab))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"),
+                              model_max_length=max_tokens, pad_token="<|endoftext|>")
+    for word in list(words) + [","]:
+        ids = tokenizer(word, add_special_tokens=False).input_ids
+        if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
+            raise RuntimeError(f"tokenizer splits {word!r} into {ids}")
+    return tokenizer
+
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair merging as CLIP's tokenizer does it: best-ranked adjacent pair first."""
+    while len(pieces) > 1:
+        pairs = [(ranks.get(p, math.inf), i) for i, p in enumerate(zip(pieces, pieces[1:]))]
+        rank, i = min(pairs)
+        if rank == math.inf:
+            break
+        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2:]
+    return pieces
+
+
+def build_models(sizes: Sizes, vocab_size: int):
+    """Fresh ``(vae, unet, text_encoder)`` of the given sizes (diffusers / transformers)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    levels = len(sizes.vae_channels)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=sizes.vae_channels,
+        down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
+        layers_per_block=1, norm_num_groups=sizes.norm_groups, sample_size=64, mid_block_add_attention=False,
+    )
+    n = len(sizes.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=64 // 2 ** (levels - 1), in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=sizes.unet_channels,
+        down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
+        cross_attention_dim=sizes.text_hidden, attention_head_dim=sizes.attention_heads,
+        norm_num_groups=sizes.norm_groups,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=sizes.text_hidden, intermediate_size=2 * sizes.text_hidden,
+        num_hidden_layers=sizes.text_layers, num_attention_heads=max(1, sizes.text_hidden // 32),
+        max_position_embeddings=sizes.max_tokens, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    ))
+    return vae, unet, text_encoder
+
+
+def make_scheduler():
+    """Stable Diffusion's DDPM schedule: 1000 steps, scaled-linear betas, epsilon prediction."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         prediction_type="epsilon", clip_sample=False, steps_offset=1)
+
+
+def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator) -> list[float]:
+    """Reconstruction (L1 + L2) plus a small KL term, AdamW with cosine decay."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from tqdm.auto import tqdm
+
+    vae.train()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    schedule = get_cosine_schedule_with_warmup(optimizer, min(cfg.warmup_steps, cfg.vae_steps // 10 + 1), cfg.vae_steps)
+    losses = []
+    bar = tqdm(range(cfg.vae_steps), desc="vae")
+    for _ in bar:
+        index = torch.randint(0, images.shape[0], (cfg.vae_batch,), generator=generator)
+        x = images[index].float() / 127.5 - 1.0  # [B,3,64,64] in [-1,1]
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        recon = vae.decode(z).sample
+        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + cfg.kl_weight * posterior.kl().mean() / x[0].numel()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+    vae.eval()
+    return losses
+
+
+@torch.no_grad()
+def encode_dataset(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tensor]:
+    """Posterior means and standard deviations ``[N,4,16,16]`` of every image."""
+    means, stds = [], []
+    for start in range(0, images.shape[0], batch):
+        x = images[start:start + batch].float() / 127.5 - 1.0
+        posterior = vae.encode(x).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, Tensor], scale: float,
+               data: shapes_data.ShapesDataset, cfg: TrainConfig, generator: torch.Generator) -> list[float]:
+    """DDPM epsilon objective (Ho et al. 2020) with Min-SNR-gamma weights; returns losses."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    means, stds = latents  # [N,4,16,16] each
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    unet.train()
+    text_encoder.train()
+    optimizer = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
+    schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.unet_steps)
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75)
+    alphas_cumprod = scheduler.alphas_cumprod  # [T]
+    snr = alphas_cumprod / (1.0 - alphas_cumprod)  # [T]
+    rng = random.Random(cfg.seed)
+    token_cache: dict[str, Tensor] = {}
+    losses = []
+    bar = tqdm(range(cfg.unet_steps), desc="unet")
+    for _ in bar:
+        index = torch.randint(0, len(data), (cfg.unet_batch,), generator=generator)
+        z0 = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scale
+        captions = [shapes_data.draw_caption(data.colours[i], data.shapes[i], data.views[i], rng, cfg.captions) for i in index.tolist()]
+        for text in captions:
+            if text not in token_cache:
+                token_cache[text] = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
+                                              truncation=True, return_tensors="pt").input_ids[0]
+        ids = torch.stack([token_cache[c] for c in captions])  # [B,L]
+        noise = torch.randn(z0.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.unet_batch,), generator=generator)
+        zt = scheduler.add_noise(z0, noise, t)
+        hidden = text_encoder(ids)[0]  # [B,L,D]
+        eps = unet(zt, t, encoder_hidden_states=hidden).sample
+        weight = snr[t].clamp(max=cfg.min_snr_gamma) / snr[t]  # [B]
+        loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        ema.step(params)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
+    ema.copy_to(params)
+    unet.eval()
+    text_encoder.eval()
+    return losses
+
+
+def train(out: Path, cfg: TrainConfig) -> dict:
+    """Run every stage and save the pipeline folder at ``out``; returns the training log."""
+    from diffusers import StableDiffusionPipeline
+
+    start = time.time()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    log: dict = {"config": asdict(cfg)}
+
+    data = shapes_data.build_dataset(cfg.data)
+    log["images"] = len(data)
+    log["render_seconds"] = round(time.time() - start, 1)
+
+    words = shapes_data.vocabulary()
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(words, Path(tmp), cfg.sizes.max_tokens)
+    vae, unet, text_encoder = build_models(cfg.sizes, len(tokenizer))
+    scheduler = make_scheduler()
+
+    tic = time.time()
+    vae_losses = train_vae(vae, data.images, cfg, generator)
+    means, stds = encode_dataset(vae, data.images)
+    scale = float(1.0 / means.std())
+    vae.register_to_config(scaling_factor=scale)
+    log.update(vae_seconds=round(time.time() - tic, 1), vae_final_loss=_tail(vae_losses), scaling_factor=scale)
+
+    tic = time.time()
+    unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator)
+    log.update(unet_seconds=round(time.time() - tic, 1), unet_final_loss=_tail(unet_losses))
+
+    pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                                       safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    pipeline.save_pretrained(partial, safe_serialization=True)
+    (partial / "vocabulary.json").write_text(json.dumps({"words": words}, indent=1) + "\n")
+    log["total_seconds"] = round(time.time() - start, 1)
+    log["size_mb"] = round(sum(f.stat().st_size for f in partial.rglob("*") if f.is_file()) / 2**20, 2)
+    (partial / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return log
+
+
+def _tail(losses: list[float], n: int = 100) -> float:
+    return round(sum(losses[-n:]) / max(1, len(losses[-n:])), 5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder (a StableDiffusionPipeline)")
+    parser.add_argument("--quick", action="store_true", help="tiny models, a few steps (smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--views-per-pair", type=int, default=None)
+    parser.add_argument("--vae-steps", type=int, default=None)
+    parser.add_argument("--unet-steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
+    args = parser.parse_args(argv)
+    cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
+    cfg.data.seed = args.seed
+    if args.threads is not None:
+        cfg.threads = args.threads
+    if args.views_per_pair is not None:
+        cfg.data.views_per_pair = args.views_per_pair
+    if args.vae_steps is not None:
+        cfg.vae_steps = args.vae_steps
+    if args.unet_steps is not None:
+        cfg.unet_steps = args.unet_steps
+    if args.batch_size is not None:
+        cfg.unet_batch = args.batch_size
+    log = train(args.out, cfg)
+    print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The bundled prior: primitives, dataset renderer, captions, training script, sampler."""
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from dream3d.cameras import Cameras
+from dream3d.prior import primitives, shapes_data
+from dream3d.prior.catalog import COLOURS, SHAPES, is_held_out
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "extern" / "priors" / "dream3d-shapes"
+
+
+def one_camera(elevation: float, azimuth: float, distance: float = 2.5, size: int = 64) -> Cameras:
+    return Cameras.from_spherical(torch.tensor([elevation]), torch.tensor([azimuth]), torch.tensor([distance]), 40.0, size, size)
+
+
+# ---------------------------------------------------------------- primitives
+@pytest.mark.parametrize("shape", SHAPES)
+def test_inside_volume_matches_closed_form(shape):
+    """Monte Carlo volume of ``inside`` in the [-0.8, 0.8]^3 box equals the spec's solid."""
+    generator = torch.Generator().manual_seed(0)
+    points = (torch.rand(400_000, 3, generator=generator) * 2.0 - 1.0) * primitives.BOUNDING_RADIUS
+    fraction = primitives.inside(shape, points).float().mean().item()
+    estimate = fraction * (2.0 * primitives.BOUNDING_RADIUS) ** 3
+    assert estimate == pytest.approx(primitives.volume(shape), rel=0.03)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bounding_box_is_centred_and_as_specified(shape):
+    grid = torch.linspace(-0.8, 0.8, 161)
+    points = torch.stack(torch.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
+    solid = points[primitives.inside(shape, points)]
+    low, high = primitives.BOUNDS[shape]
+    assert torch.allclose(solid.amin(0), torch.tensor(low), atol=0.011)
+    assert torch.allclose(solid.amax(0), torch.tensor(high), atol=0.011)
+
+
+def test_sdf_values_and_normals_at_known_points():
+    p = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.4, 0.4, 0.4]])
+    assert primitives.sdf("sphere", p).tolist() == pytest.approx([0.5, -0.5, math.sqrt(0.48) - 0.5], abs=1e-6)
+    assert primitives.sdf("cube", p).tolist() == pytest.approx([0.6, -0.4, 0.0], abs=1e-6)
+    assert primitives.sdf("torus", torch.tensor([[0.4, 0.0, 0.0], [0.0, 0.0, 0.0]])).tolist() == pytest.approx([-0.15, 0.25])
+    assert primitives.sdf("cone", torch.tensor([[0.0, 0.0, 0.7], [0.0, 0.0, -0.6]])).tolist() == pytest.approx([0.2, 0.1], abs=1e-6)
+    assert primitives.sdf("cylinder", torch.tensor([[0.7, 0.0, 0.0], [0.0, 0.0, 0.0]])).tolist() == pytest.approx([0.3, -0.4])
+    assert primitives.sdf("pyramid", torch.tensor([[0.0, 0.0, 0.45], [0.0, 0.0, -0.45]])).abs().max() < 1e-6
+    n = primitives.normals("cube", torch.tensor([[0.4, 0.1, -0.2], [0.0, 0.0, -0.4]]))
+    assert torch.allclose(n, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), atol=1e-4)
+    side = primitives.normals("pyramid", torch.tensor([[0.225, 0.0, 0.0]]))[0]  # mid-height, +x face
+    assert torch.allclose(side, torch.tensor([2.0, 0.0, 1.0]) / math.sqrt(5.0), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_trace_lands_on_the_surface(shape):
+    cameras = one_camera(25.0, 40.0, size=32)
+    origins, directions = (x.reshape(-1, 3) for x in cameras.rays())
+    t, hit = primitives.trace(shape, origins, directions)
+    assert 50 < int(hit.sum()) < hit.numel()
+    points = origins[hit] + t[hit, None] * directions[hit]
+    assert primitives.sdf(shape, points).abs().max() < 1e-3
+    # The torus hole: a vertical ray through the origin misses it.
+    if shape == "torus":
+        t, hit = primitives.trace(shape, torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[0.0, 0.0, -1.0]]))
+        assert not bool(hit[0])
+
+
+# ---------------------------------------------------------------- dataset renderer
+def test_sphere_silhouette_matches_projected_disc():
+    """Coverage of a sphere equals the area of its exact perspective silhouette (a disc)."""
+    distance, radius = 2.5, 0.5
+    cameras = one_camera(20.0, 30.0, distance)
+    _, alpha = shapes_data.render(["sphere"], ["red"], cameras)
+    focal = float(cameras.focal()[0])
+    disc_radius = focal * radius / math.sqrt(distance**2 - radius**2)  # f * tan(asin(r/d))
+    assert float(alpha.sum()) == pytest.approx(math.pi * disc_radius**2, rel=0.02)
+
+
+@pytest.mark.parametrize("colour", list(COLOURS))
+def test_colours_follow_the_spec_shading(colour):
+    albedo = torch.tensor(COLOURS[colour])
+    light = torch.tensor(shapes_data.LIGHT_CAMERA) / torch.tensor(shapes_data.LIGHT_CAMERA).norm()
+    assert light[0] < 0 and light[1] < 0 and light[2] < 0  # left, up, towards the camera
+    # A cube seen head-on from +x: the centre pixel shows the +x face, normal = -z_camera.
+    cameras = one_camera(0.0, 0.0)
+    rgb, alpha = shapes_data.render(["cube"], [colour], cameras)
+    expected = albedo * (0.35 + 0.65 * float(-light[2]))
+    assert alpha[0, 0, 32, 32] == 1.0
+    assert torch.allclose(rgb[0, :, 32, 32], expected, atol=1e-4)
+    assert torch.allclose(rgb[0, :, 0, 0], torch.ones(3))  # white background
+    # A sphere is brightest where its normal points at the light: there it shows its albedo.
+    cameras = one_camera(10.0, 70.0)
+    rgb, _ = shapes_data.render(["sphere"], [colour], cameras)
+    light_world = shapes_data.light_direction(cameras)[0]
+    uv, _ = cameras.project((0.5 * light_world)[None, None])
+    col, row = (int(v) for v in uv[0, 0])
+    assert torch.allclose(rgb[0, :, row, col], albedo, atol=0.01)
+
+
+def test_held_out_pairs_are_never_rendered_or_captioned():
+    pairs = shapes_data.seen_pairs()
+    assert len(pairs) == 30 and not any(is_held_out(c, s) for c, s in pairs)
+    data = shapes_data.build_dataset(shapes_data.ShapesDataConfig(views_per_pair=1, supersample=1), progress=False)
+    assert len(data) == 30 and data.images.dtype == torch.uint8
+    assert not any(is_held_out(c, s) for c, s in zip(data.colours, data.shapes))
+    rng = random.Random(0)
+    held_out = [f"{c} {s}" for s in SHAPES for c in COLOURS if is_held_out(c, s)]
+    assert held_out == ["purple sphere", "blue cube", "green cylinder", "yellow cone", "orange torus", "red pyramid"]
+    captions = [shapes_data.draw_caption(c, s, v, rng) for c, s, v in zip(data.colours, data.shapes, data.views) for _ in range(200)]
+    assert not any(pair in text for text in captions for pair in held_out)
+    empty = sum(text == "" for text in captions) / len(captions)
+    assert 0.08 < empty < 0.12
+    assert any(text.startswith("a ") and "object" in text for text in captions)  # colour-only partials
+    assert any(text.split(",")[0] in {f"a {s}" for s in SHAPES} for text in captions)  # shape-only partials
+    words = set(shapes_data.vocabulary())
+    assert all(set(text.replace(",", " ").split()) <= words for text in captions)
+
+
+def test_tokenizer_spells_every_caption_word_as_one_token(tmp_path):
+    from dream3d.prior.train_shapes import build_tokenizer
+
+    tokenizer = build_tokenizer(shapes_data.vocabulary(), tmp_path, 12)
+    ids = tokenizer("a purple cylinder, overhead view").input_ids
+    assert tokenizer.convert_ids_to_tokens(ids) == [
+        "<|startoftext|>", "a</w>", "purple</w>", "cylinder</w>", ",</w>", "overhead</w>", "view</w>", "<|endoftext|>"]
+
+
+# ---------------------------------------------------------------- training script and sampler
+@pytest.fixture(scope="module")
+def quick_prior(tmp_path_factory) -> Path:
+    from dream3d.prior.train_shapes import main
+
+    out = tmp_path_factory.mktemp("shapes") / "quick-prior"
+    main(["--out", str(out), "--quick"])
+    return out
+
+
+def test_quick_training_run_writes_a_loadable_pipeline(quick_prior):
+    from diffusers import StableDiffusionPipeline
+
+    from dream3d.prior import Prior
+
+    pipeline = StableDiffusionPipeline.from_pretrained(quick_prior, local_files_only=True)
+    assert pipeline.safety_checker is None and pipeline.vae.config.scaling_factor > 0
+    words = json.loads((quick_prior / "vocabulary.json").read_text())["words"]
+    assert words == shapes_data.vocabulary()
+    prior = Prior.from_pretrained(str(quick_prior))
+    assert (prior.image_size, prior.latent_channels, prior.vae_scale_factor) == (64, 4, 4)
+    assert prior.scheduler.config.num_train_timesteps == 1000 and prior.scheduler.config.prediction_type == "epsilon"
+    ids = prior.tokenizer("a red cube, back view").input_ids
+    assert len(ids) == 8 and ids[-1] == prior.tokenizer.eos_token_id  # CLIP's unknown token is its end token
+    assert prior.tokenizer.unk_token_id not in ids[1:-1]
+    images = shapes_data.render(["cube"], ["red"], one_camera(20.0, 10.0))[0]
+    assert prior.encode_images(images).shape == (1, 4, 16, 16)
+
+
+def test_training_is_reproducible(quick_prior, tmp_path):
+    from safetensors.torch import load_file
+
+    from dream3d.prior.train_shapes import main
+
+    main(["--out", str(tmp_path / "again"), "--quick"])
+    for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        first, second = load_file(quick_prior / part), load_file(tmp_path / "again" / part)
+        assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_sampler_refuses_unknown_words_with_exit_code_2(quick_prior, tmp_path, capsys):
+    from dream3d.prior.sample import main
+
+    code = main(["--prior", str(quick_prior), "--prompt", "a red dragon", "--out", str(tmp_path / "x.png")])
+    message = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "x.png").exists()
+    assert "dragon" in message and "Traceback" not in message
+    assert all(word in message for word in ("cube", "purple", "overhead"))
+
+
+def test_sampler_writes_a_grid(quick_prior, tmp_path):
+    import imageio.v2 as imageio
+
+    from dream3d.prior.sample import main
+
+    out = tmp_path / "grid.png"
+    assert main(["--prior", str(quick_prior), "--prompt", "a red cube, side view", "--out", str(out), "--n", "4", "--steps", "3"]) == 0
+    assert imageio.imread(out).shape == (128, 128, 3)
+
+
+# ---------------------------------------------------------------- the shipped prior
+@pytest.mark.skipif(not (SHIPPED / "model_index.json").is_file(), reason="bundled prior not trained")
+def test_shipped_prior_is_trained():
+    from dream3d.prior import Prior
+
+    size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
+    assert size <= 25 * 2**20
+    prior = Prior.from_pretrained(str(SHIPPED))
+    cameras = one_camera(20.0, 100.0)
+    images, _ = shapes_data.render(["cylinder"], ["blue"], cameras)
+    latents = prior.encode_images(images)  # [1,4,16,16]
+    with torch.no_grad():
+        reconstruction = prior.decode_latents(latents)
+        assert (reconstruction - images).abs().mean() < 0.03  # the VAE is near-lossless here
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(4, 4, 16, 16, generator=generator)
+        t = torch.tensor([100, 300, 500, 700])
+        noisy = prior.add_noise(latents.expand(4, -1, -1, -1), noise, t)
+        text = prior.encode_text(["a blue cylinder, side view"] * 4)
+        eps = prior.predict_noise(noisy, t, text)
+    assert eps.shape == (4, 4, 16, 16)
+    assert torch.mean((eps - noise) ** 2) < 0.3  # a trained denoiser, far below predicting zero (1.0)
