@@ -106,8 +106,8 @@ class Cameras:
     def __len__(self) -> int:
         return self.c2w.shape[0]
 
-    def __getitem__(self, index: int | slice) -> "Cameras":
-        """A sub-batch (an int keeps the batch dimension)."""
+    def __getitem__(self, index: int | slice | list[int] | Tensor) -> "Cameras":
+        """A sub-batch (an int keeps the batch dimension; a list or tensor selects)."""
         if isinstance(index, int):
             index = slice(index, index + 1)
         return Cameras(

@@ -65,3 +65,19 @@ def test_textured_glb_is_read_in_world_frame(tmp_path):
     cone.export(tmp_path / "mesh" / "model.glb")
     result = evaluate_run(tmp_path, "a yellow cone")
     assert result.predicted_shape == "cone" and result.predicted_colour == "yellow" and result.held_out
+
+
+def test_prior_sample_check_recognises_true_renders():
+    """Dataset renders (what a perfect prior would sample) are classified right."""
+    import torch
+
+    from dream3d.cameras import Cameras
+    from dream3d.eval.prior_samples import classify_shape, silhouette_bank, silhouettes
+    from dream3d.prior.shapes_data import render
+
+    bank = silhouette_bank("side", per_shape=24, seed=1)
+    cameras = Cameras.from_spherical(torch.full((6,), 25.0), torch.full((6,), 60.0), torch.full((6,), 2.5), 40.0, 64, 64)
+    images, _ = render(list(SHAPES), list(COLOURS), cameras, supersample=1)
+    for shape, colour, image, mask in zip(SHAPES, COLOURS, images, silhouettes(images)):
+        assert classify_shape(mask, bank) == shape
+        assert nearest_colour(image.permute(1, 2, 0)[mask].mean(0).numpy())[0] == colour

@@ -11,6 +11,20 @@ from dream3d.eval.batch import read_prompts, run_batch
 from dream3d.eval.evaluate import EvalError, evaluate_run
 
 
+def check_prior_samples(args: argparse.Namespace) -> int:
+    from dream3d.atomic import write_text
+    from dream3d.eval.prior_samples import check_prior, summarise
+    from dream3d.prior import Prior
+
+    summary = summarise(check_prior(Prior.from_pretrained(args.prior), samples=args.samples))
+    out = Path(args.output_dir)
+    write_text(out / "prior_samples.json", json.dumps(summary, indent=2))
+    for split in ("seen", "held_out"):
+        s = summary[split]
+        print(f"{split}: {s['accuracy']:.0%} right (shape {s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dream3d.eval", description="Ground-truth evaluation of bundled-prior assets.")
     parser.add_argument("path", nargs="?", help="a run directory or a mesh file (OBJ/GLB)")
@@ -18,9 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", help="a file with one prompt per line: generate and evaluate each")
     parser.add_argument("--config", help="the config used for --batch runs")
     parser.add_argument("--output-dir", default="outputs/eval", help="where --batch writes runs and eval.md/eval.json")
+    parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
+    parser.add_argument("--prior", default="extern/priors/dream3d-shapes", help="the prior for --prior-samples")
+    parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
     parser.add_argument("overrides", nargs="*", help="config overrides for --batch runs")
     args = parser.parse_args(argv)
     try:
+        if args.prior_samples:
+            return check_prior_samples(args)
         if args.batch:
             if not args.config:
                 raise EvalError("--batch needs --config configs/<method>.yaml")
