@@ -81,3 +81,11 @@ def test_prior_sample_check_recognises_true_renders():
     for shape, colour, image, mask in zip(SHAPES, COLOURS, images, silhouettes(images)):
         assert classify_shape(mask, bank) == shape
         assert nearest_colour(image.permute(1, 2, 0)[mask].mean(0).numpy())[0] == colour
+
+
+def test_inner_shells_do_not_confuse_the_shape():
+    """A sphere holding a smaller closed shell inside (as a NeRF isosurface can) is a sphere."""
+    outer = coloured(canonical_mesh("sphere"), COLOURS["green"])
+    inner = coloured(trimesh.creation.box(extents=(0.5, 0.5, 0.5)), COLOURS["green"])
+    result = evaluate_mesh(trimesh.util.concatenate([outer, inner]), "a green sphere")
+    assert result.predicted_shape == "sphere" and result.passed

@@ -93,12 +93,26 @@ def _lookup(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return image[rows, cols, :3]
 
 
+def outer_shell(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The connected piece with the largest bounding box, after welding UV seams.
+
+    A NeRF's isosurface can hold closed shells inside the visible one (where the density
+    dips inside the object); only the outer surface is what a user sees and what is scored.
+    """
+    welded = mesh.copy()
+    welded.merge_vertices(merge_tex=True, merge_norm=True)
+    pieces = welded.split(only_watertight=False)
+    if len(pieces) <= 1:
+        return mesh
+    return max(pieces, key=lambda piece: piece.bounding_box.volume)
+
+
 def evaluate_mesh(mesh: trimesh.Trimesh, prompt: str) -> EvalResult:
-    """Score a world-space mesh against the primitive and colour named by ``prompt``."""
+    """Score a world-space mesh's outer surface against the primitive and colour of ``prompt``."""
     target = parse_prompt(prompt)
     if target is None:
         raise EvalError(f"The prompt {prompt!r} does not name one bundled-prior colour and shape (e.g. 'a red cube').")
-    points, colours = surface_samples(mesh)
+    points, colours = surface_samples(outer_shell(mesh))
     match = match_shape(points)
     mean_albedo = colours.mean(0)
     colour, _ = nearest_colour(mean_albedo)
