@@ -40,7 +40,8 @@ NOTES = """## How to read this
 REPRODUCE = """## Reproduce
 
 ```bash
-python benchmarks/run.py --quick                 # everything at reduced sizes, under 10 minutes on 2 cores
+python benchmarks/run.py --quick                 # reduced sizes and steps (target: 10 min on 2 idle cores; the quick
+                                                 # entries below took 12 min in all on a machine shared with other jobs)
 python benchmarks/run.py                         # full mode (hours: see the case times below)
 python benchmarks/run.py --only end_to_end/dreamfusion --only throughput   # some cases; the rest is kept
 python benchmarks/run.py --list                  # the case names
