@@ -26,3 +26,12 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the text-embedding cache out of the user's home directory."""
     monkeypatch.setenv("DREAM3D_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread avoids thread-pool stalls on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

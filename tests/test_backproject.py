@@ -22,13 +22,7 @@ from dream3d.scene.gaussians import GaussianScene
 RADIUS = 0.4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small renders: one thread avoids thread-pool stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def colour_of(points: torch.Tensor) -> torch.Tensor:

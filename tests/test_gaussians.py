@@ -20,13 +20,7 @@ from dream3d.scene.gaussians import (
 TORCH = SplatConfig(backend="torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids thread-pool stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_initialisation_follows_dreamgaussian():

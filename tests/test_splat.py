@@ -15,13 +15,7 @@ FOVY, DIST = 40.0, 2.5
 TORCH = SplatConfig(backend="torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids thread-pool stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def logit(p: float) -> float:
