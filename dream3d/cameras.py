@@ -11,7 +11,6 @@ Camera frames follow the OpenCV convention used by gsplat: x right, y down, z fo
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -245,7 +244,3 @@ def orbit_cameras(
         width=width,
     )
 
-
-def fov_to_focal(fovy_deg: float, height: int) -> float:
-    """Focal length in pixels for a vertical field of view in degrees."""
-    return 0.5 * height / math.tan(0.5 * math.radians(fovy_deg))

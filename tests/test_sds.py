@@ -96,7 +96,7 @@ def test_gradient_is_zero_when_prediction_equals_noise():
     """With a UNet that predicts the true noise (known via a fixed seed), grad = 0."""
     latents = torch.randn(1, 4, 8, 8)
     torch.manual_seed(5)
-    _t = TimestepSchedule(TimestepConfig(), 1000, 10).sample(0, 1, latents.device)
+    TimestepSchedule(TimestepConfig(), 1000, 10).sample(0, 1, latents.device)  # the draw SDS makes first
     eps = torch.randn_like(latents)
     prior = make_prior(StubUNet(eps, eps))
     sds = SDS(prior, GuidanceConfig(guidance_scale=100.0), max_steps=10)
