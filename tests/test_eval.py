@@ -1,6 +1,8 @@
 """The ground-truth evaluator classifies canonical primitives, noisy copies and colours."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import trimesh
@@ -89,3 +91,38 @@ def test_inner_shells_do_not_confuse_the_shape():
     inner = coloured(trimesh.creation.box(extents=(0.5, 0.5, 0.5)), COLOURS["green"])
     result = evaluate_mesh(trimesh.util.concatenate([outer, inner]), "a green sphere")
     assert result.predicted_shape == "sphere" and result.passed
+
+
+def test_compare_puts_two_batches_side_by_side(tmp_path, capsys):
+    """``--compare`` joins two batches' eval.json on the prompt and scores each split per method."""
+    from dream3d.eval.__main__ import main
+    from dream3d.eval.batch import BatchReport
+
+    cube, sphere = canonical_mesh("cube"), canonical_mesh("sphere")
+    good = BatchReport(results=[evaluate_mesh(coloured(cube, COLOURS["red"]), "a red cube"),
+                                evaluate_mesh(coloured(cube, COLOURS["blue"]), "a blue cube")])
+    bad = BatchReport(results=[evaluate_mesh(coloured(sphere, COLOURS["red"]), "a red cube")],
+                      failures={"a blue cube": "launch exited with code 1"})
+    good.write(tmp_path / "sds")
+    bad.write(tmp_path / "vsd")
+    out = tmp_path / "table"
+    code = main(["--compare", str(tmp_path / "sds" / "eval.json"), str(tmp_path / "vsd"), "--labels", "SDS", "VSD",
+                 "--output-dir", str(out)])
+    assert code == 0
+    table = (out / "compare.md").read_text()
+    red_row = next(line for line in table.splitlines() if line.startswith("| a red cube"))
+    assert red_row.split(" | ")[1:] == ["seen", "cube", "red", "0.000", "yes", "sphere ✗", "red"] + red_row.split(" | ")[8:]
+    blue_row = next(line for line in table.splitlines() if line.startswith("| a blue cube"))
+    assert "held-out" in blue_row and blue_row.rstrip(" |").endswith("- | - | - | no")
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["seen"]["SDS"]["pass_rate"] == 1.0 and summary["seen"]["VSD"]["pass_rate"] == 0.0
+    assert summary["held_out"]["VSD"]["failed_runs"] == 1 and summary["held_out"]["SDS"]["shape_accuracy"] == 1.0
+    assert "seen, VSD: 0% pass" in capsys.readouterr().out
+
+
+def test_compare_refuses_a_file_that_is_not_a_batch(tmp_path, capsys):
+    from dream3d.eval.__main__ import main
+
+    (tmp_path / "x.json").write_text("{}")
+    assert main(["--compare", str(tmp_path / "x.json"), str(tmp_path / "x.json")]) == 2
+    assert "not a batch evaluation" in capsys.readouterr().err

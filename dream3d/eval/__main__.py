@@ -1,5 +1,6 @@
 """``python -m dream3d.eval RUN_DIR_OR_MESH --prompt "a red cube"``, or
-``python -m dream3d.eval --batch prompts.txt --config configs/X.yaml [key=value ...]``."""
+``python -m dream3d.eval --batch prompts.txt --config configs/X.yaml [key=value ...]``, or
+``python -m dream3d.eval --compare A/eval.json B/eval.json --labels SDS VSD`` (side by side)."""
 from __future__ import annotations
 
 import argparse
@@ -25,21 +26,40 @@ def check_prior_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare_batches(args: argparse.Namespace) -> int:
+    from dream3d.atomic import write_text
+    from dream3d.eval.compare import compare, load_batch
+
+    labels = args.labels or [Path(p).parent.name if Path(p).suffix else Path(p).name for p in args.compare]
+    if len(labels) != len(args.compare):
+        raise EvalError(f"--labels has {len(labels)} names for {len(args.compare)} --compare files")
+    markdown, summary = compare([load_batch(Path(p), label) for p, label in zip(args.compare, labels)])
+    out = Path(args.output_dir)
+    write_text(out / "compare.md", markdown)
+    write_text(out / "compare.json", json.dumps(summary, indent=2))
+    print(markdown)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dream3d.eval", description="Ground-truth evaluation of bundled-prior assets.")
     parser.add_argument("path", nargs="?", help="a run directory or a mesh file (OBJ/GLB)")
     parser.add_argument("--prompt", help="the prompt the asset was made from (default: the run's own)")
     parser.add_argument("--batch", help="a file with one prompt per line: generate and evaluate each")
     parser.add_argument("--config", help="the config used for --batch runs")
-    parser.add_argument("--output-dir", default="outputs/eval", help="where --batch writes runs and eval.md/eval.json")
+    parser.add_argument("--output-dir", default="outputs/eval", help="where --batch writes runs and eval.md/eval.json, and --compare compare.md/.json")
     parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
     parser.add_argument("--prior", default="extern/priors/dream3d-shapes", help="the prior for --prior-samples")
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
+    parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="batch eval.json files to put side by side")
+    parser.add_argument("--labels", nargs="+", help="a column label per --compare file (default: folder names)")
     parser.add_argument("overrides", nargs="*", help="config overrides for --batch runs")
     args = parser.parse_args(argv)
     try:
         if args.prior_samples:
             return check_prior_samples(args)
+        if args.compare:
+            return compare_batches(args)
         if args.batch:
             if not args.config:
                 raise EvalError("--batch needs --config configs/<method>.yaml")

@@ -63,7 +63,7 @@ class TrainConfig:
     data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(views_per_pair=160))
     captions: CaptionConfig = field(default_factory=CaptionConfig)
     sizes: Sizes = field(default_factory=Sizes)
-    vae_steps: int = 700
+    vae_steps: int = 2500
     vae_batch: int = 32
     vae_lr: float = 2e-3
     kl_weight: float = 1e-5

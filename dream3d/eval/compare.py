@@ -1,0 +1,91 @@
+"""Side-by-side table of two or more batch evaluations on the same prompts.
+
+    python -m dream3d.eval --compare runs/sds/eval.json runs/vsd/eval.json --labels SDS VSD
+
+Each input is the ``eval.json`` a ``--batch`` run writes. Rows are joined on the prompt; a
+prompt missing from a method (a failed run) shows as ``-`` and counts as a fail for it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dream3d.eval.evaluate import EvalError
+
+
+@dataclass
+class MethodResults:
+    """One method's batch: its label and its per-prompt results (``EvalResult`` dicts)."""
+
+    label: str
+    rows: dict[str, dict]
+    failures: dict[str, str]
+
+
+def load_batch(path: Path, label: str) -> MethodResults:
+    """Read a batch's ``eval.json`` (or the folder that holds it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "eval.json"
+    try:
+        payload = json.loads(path.read_text())
+        rows = {r["prompt"]: r for r in payload["results"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EvalError(f"'{path}' is not a batch evaluation (eval.json): {error}") from None
+    return MethodResults(label, rows, dict(payload.get("failures", {})))
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "- | - | - | no"
+    shape = row["predicted_shape"] + ("" if row["shape_correct"] else " ✗")
+    colour = row["predicted_colour"] + ("" if row["colour_correct"] else " ✗")
+    return f"{shape} | {colour} | {row['chamfer']:.3f} | {'yes' if row['passed'] else 'no'}"
+
+
+def split_summary(method: MethodResults, prompts: list[str]) -> dict:
+    """Pass, shape and colour rates and mean Chamfer over ``prompts`` (missing runs fail)."""
+    rows = [method.rows.get(p) for p in prompts]
+    done = [r for r in rows if r is not None]
+    n = len(prompts)
+    return {
+        "n": n,
+        "pass_rate": sum(bool(r and r["passed"]) for r in rows) / n if n else None,
+        "shape_accuracy": sum(bool(r and r["shape_correct"]) for r in rows) / n if n else None,
+        "colour_accuracy": sum(bool(r and r["colour_correct"]) for r in rows) / n if n else None,
+        "mean_chamfer": sum(r["chamfer"] for r in done) / len(done) if done else None,
+        "failed_runs": n - len(done),
+    }
+
+
+def compare(methods: list[MethodResults]) -> tuple[str, dict]:
+    """Markdown table (one column group per method) and a JSON-able summary."""
+    if len(methods) < 2:
+        raise EvalError("--compare needs at least two eval.json files")
+    prompts: dict[str, bool] = {}
+    for method in methods:
+        for prompt, row in method.rows.items():
+            prompts.setdefault(prompt, bool(row["held_out"]))
+        for prompt in method.failures:
+            prompts.setdefault(prompt, False)
+    ordered = sorted(prompts, key=lambda p: (prompts[p], p))
+    header = "| prompt | split | " + " | ".join(
+        f"{m.label} shape | {m.label} colour | {m.label} chamfer | {m.label} pass" for m in methods) + " |"
+    lines = [header, "|" + "---|" * (2 + 4 * len(methods))]
+    for prompt in ordered:
+        cells = " | ".join(_cell(m.rows.get(prompt)) for m in methods)
+        lines.append(f"| {prompt} | {'held-out' if prompts[prompt] else 'seen'} | {cells} |")
+    lines.append("")
+    summary: dict = {}
+    for split, held_out in (("seen", False), ("held_out", True)):
+        split_prompts = [p for p in ordered if prompts[p] == held_out]
+        if not split_prompts:
+            continue
+        summary[split] = {m.label: split_summary(m, split_prompts) for m in methods}
+        for m in methods:
+            s = summary[split][m.label]
+            chamfer = "n/a" if s["mean_chamfer"] is None else f"{s['mean_chamfer']:.3f}"
+            lines.append(f"- {split}, {m.label}: {s['pass_rate']:.0%} pass ({s['n']} prompts; shape "
+                         f"{s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%}, mean Chamfer {chamfer})")
+    return "\n".join(lines) + "\n", summary
