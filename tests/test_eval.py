@@ -126,3 +126,22 @@ def test_compare_refuses_a_file_that_is_not_a_batch(tmp_path, capsys):
     (tmp_path / "x.json").write_text("{}")
     assert main(["--compare", str(tmp_path / "x.json"), str(tmp_path / "x.json")]) == 2
     assert "not a batch evaluation" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_stops_the_batch(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in one run (launch exits 130 after checkpointing) ends the batch; later prompts never start."""
+    import dream3d.cli
+    from dream3d.eval.__main__ import main
+
+    launched = []
+
+    def interrupted_launch(argv):
+        launched.append(argv[argv.index("--prompt") + 1])
+        return dream3d.cli.EXIT_INTERRUPTED
+
+    monkeypatch.setattr(dream3d.cli, "main", interrupted_launch)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red cube\na blue sphere\n")
+    code = main(["--batch", str(prompts), "--config", "configs/dreamfusion.yaml", "--output-dir", str(tmp_path / "out")])
+    assert code == 130 and launched == ["a red cube"]
+    assert "run the same command again" in capsys.readouterr().err

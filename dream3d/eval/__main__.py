@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise EvalError("--batch needs --config configs/<method>.yaml")
             report = run_batch(read_prompts(Path(args.batch)), args.config, args.overrides, Path(args.output_dir))
             print(report.markdown())
+            if report.interrupted:
+                print("Interrupted: run the same command again to go on.", file=sys.stderr)
+                return 130
             return 0
         if not args.path:
             raise EvalError("Pass a run directory or mesh file, or --batch prompts.txt --config ...")

@@ -15,6 +15,8 @@ class BatchReport:
 
     results: list[EvalResult] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    """A run was interrupted (Ctrl-C / SIGTERM); the prompts after it were not started."""
 
     def summary(self) -> dict:
         def rate(rows: list[EvalResult], attr: str) -> float | None:
@@ -60,9 +62,12 @@ def read_prompts(path: Path) -> list[str]:
 
 
 def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path) -> BatchReport:
-    """Train each prompt with ``config`` (through launch's entry point), then evaluate it."""
+    """Train each prompt with ``config`` (through launch's entry point), then evaluate it.
+
+    An interrupted run (it checkpoints and exits 130) stops the batch; running it again
+    skips the prompts that already have a GLB."""
+    from dream3d.cli import EXIT_INTERRUPTED, slugify
     from dream3d.cli import main as launch_main
-    from dream3d.cli import slugify
 
     report = BatchReport()
     for prompt in prompts:
@@ -70,6 +75,9 @@ def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Pa
         code = 0
         if not (run_dir / "mesh" / "model.glb").is_file():
             code = launch_main(["--config", config, "--prompt", prompt, "--output-dir", str(run_dir), *overrides])
+        if code == EXIT_INTERRUPTED:
+            report.interrupted = True
+            break
         if code != 0:
             report.failures[prompt] = f"launch exited with code {code}"
             continue
