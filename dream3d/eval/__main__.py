@@ -32,7 +32,7 @@ def compare_batches(args: argparse.Namespace) -> int:
 
     labels = args.labels or [Path(p).parent.name if Path(p).suffix else Path(p).name for p in args.compare]
     if len(labels) != len(args.compare):
-        raise EvalError(f"--labels has {len(labels)} names for {len(args.compare)} --compare files")
+        raise EvalError(f"--labels has {len(labels)} names for {len(args.compare)} --compare files: give one label per file")
     markdown, summary = compare([load_batch(Path(p), label) for p, label in zip(args.compare, labels)])
     out = Path(args.output_dir)
     write_text(out / "compare.md", markdown)
@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             report = run_batch(read_prompts(Path(args.batch)), args.config, args.overrides, Path(args.output_dir))
             print(report.markdown())
             if report.interrupted:
+                from dream3d.cli import EXIT_INTERRUPTED
+
                 print("Interrupted: run the same command again to go on.", file=sys.stderr)
-                return 130
+                return EXIT_INTERRUPTED
             return 0
         if not args.path:
             raise EvalError("Pass a run directory or mesh file, or --batch prompts.txt --config ...")

@@ -35,10 +35,7 @@ class BatchReport:
     def markdown(self) -> str:
         lines = ["| prompt | split | shape | colour | chamfer | pass |", "|---|---|---|---|---|---|"]
         for r in sorted(self.results, key=lambda r: (r.held_out, r.prompt)):
-            lines.append(
-                f"| {r.prompt} | {'held-out' if r.held_out else 'seen'} | {r.predicted_shape}{'' if r.shape_correct else ' ✗'} "
-                f"| {r.predicted_colour}{'' if r.colour_correct else ' ✗'} | {r.chamfer:.3f} | {'yes' if r.passed else 'no'} |"
-            )
+            lines.append(f"| {r.prompt} | {'held-out' if r.held_out else 'seen'} | {result_cells(r.to_dict())} |")
         for prompt, error in self.failures.items():
             lines.append(f"| {prompt} | - | run failed: {error} | | | no |")
         lines.append("")
@@ -54,6 +51,16 @@ class BatchReport:
         payload = {"summary": self.summary(), "results": [r.to_dict() for r in self.results], "failures": self.failures}
         write_text(directory / "eval.json", json.dumps(payload, indent=2))
         write_text(directory / "eval.md", self.markdown())
+
+
+def result_cells(row: dict | None) -> str:
+    """``shape | colour | chamfer | pass`` table cells of one result (``EvalResult.to_dict()``);
+    wrong predictions are marked with a cross, a missing result is all dashes."""
+    if row is None:
+        return "- | - | - | no"
+    shape = row["predicted_shape"] + ("" if row["shape_correct"] else " ✗")
+    colour = row["predicted_colour"] + ("" if row["colour_correct"] else " ✗")
+    return f"{shape} | {colour} | {row['chamfer']:.3f} | {'yes' if row['passed'] else 'no'}"
 
 
 def read_prompts(path: Path) -> list[str]:

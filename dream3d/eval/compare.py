@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dream3d.eval.batch import result_cells
 from dream3d.eval.evaluate import EvalError
 
 
@@ -32,16 +33,8 @@ def load_batch(path: Path, label: str) -> MethodResults:
         payload = json.loads(path.read_text())
         rows = {r["prompt"]: r for r in payload["results"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise EvalError(f"'{path}' is not a batch evaluation (eval.json): {error}") from None
+        raise EvalError(f"'{path}' is not a batch evaluation ({error}); pass the eval.json a --batch run wrote") from None
     return MethodResults(label, rows, dict(payload.get("failures", {})))
-
-
-def _cell(row: dict | None) -> str:
-    if row is None:
-        return "- | - | - | no"
-    shape = row["predicted_shape"] + ("" if row["shape_correct"] else " ✗")
-    colour = row["predicted_colour"] + ("" if row["colour_correct"] else " ✗")
-    return f"{shape} | {colour} | {row['chamfer']:.3f} | {'yes' if row['passed'] else 'no'}"
 
 
 def split_summary(method: MethodResults, prompts: list[str]) -> dict:
@@ -74,7 +67,7 @@ def compare(methods: list[MethodResults]) -> tuple[str, dict]:
         f"{m.label} shape | {m.label} colour | {m.label} chamfer | {m.label} pass" for m in methods) + " |"
     lines = [header, "|" + "---|" * (2 + 4 * len(methods))]
     for prompt in ordered:
-        cells = " | ".join(_cell(m.rows.get(prompt)) for m in methods)
+        cells = " | ".join(result_cells(m.rows.get(prompt)) for m in methods)
         lines.append(f"| {prompt} | {'held-out' if prompts[prompt] else 'seen'} | {cells} |")
     lines.append("")
     summary: dict = {}
