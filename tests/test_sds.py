@@ -139,3 +139,60 @@ def test_weighting_values():
     torch.testing.assert_close(weighting("fantasia3d", abar, t), abar.sqrt() * (1 - abar))
     with pytest.raises(ValueError):
         weighting("nope", abar, t)
+
+
+class StubVAE(nn.Module):
+    """Encoder: 4x average pooling of [-1,1] images plus a zero channel; decoder: its inverse
+    (nearest upsampling of the first three channels), so D(z0_hat) is known in closed form."""
+
+    config = SimpleNamespace(scaling_factor=1.0, block_out_channels=[1, 1, 1])
+    dtype = torch.float32
+
+    def encode(self, x):
+        pooled = nn.functional.avg_pool2d(x, 4)
+        mean = torch.cat([pooled, torch.zeros_like(pooled[:, :1])], 1)
+        return SimpleNamespace(latent_dist=SimpleNamespace(mean=mean))
+
+    def decode(self, z):
+        return SimpleNamespace(sample=nn.functional.interpolate(z[:, :3], scale_factor=4.0, mode="nearest"))
+
+
+def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
+    """HiFA's image-space SDS: grad_x = w(t) (alpha/sigma) (x - D((z_t - sigma eps_hat) / alpha))."""
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(0)
+    cond, uncond = 0.1 * torch.randn(1, 4, 8, 8), 0.1 * torch.randn(1, 4, 8, 8)
+    unet = StubUNet(cond, uncond)
+    unet.config = SimpleNamespace(in_channels=4, sample_size=8)
+    prior = Prior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
+    sds = SDS(prior, GuidanceConfig(guidance_scale=7.5, space="image"), max_steps=100)
+    images = torch.rand(1, 3, 32, 32, requires_grad=True)
+
+    torch.manual_seed(1)
+    loss, _ = sds.loss(images, orbit_cameras(1), make_prompts(), step=0)
+    loss.backward()
+    torch.manual_seed(1)
+    t = sds.schedule.sample(0, 1, images.device)
+    eps = torch.randn(1, 4, 8, 8)
+    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    latents = prior.encode_images(images.detach())
+    noisy = abar.sqrt() * latents + (1 - abar).sqrt() * eps
+    eps_hat = uncond + 7.5 * (cond - uncond)
+    z0_hat = (noisy - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    decoded = (nn.functional.interpolate(z0_hat[:, :3], scale_factor=4.0) * 0.5 + 0.5).clamp(0, 1)
+    expected = (1 - abar) * (abar.sqrt() / (1 - abar).sqrt()) * (images.detach() - decoded)
+    torch.testing.assert_close(images.grad, expected)
+    # a descent step moves the render towards the decoded estimate
+    stepped = images.detach() - 0.1 * images.grad
+    assert (stepped - decoded).abs().sum() < (images.detach() - decoded).abs().sum()
+
+
+def test_image_space_is_refused_for_vsd_and_unknown_spaces():
+    from dream3d.guidance.vsd import VSD
+
+    prior = make_prior(StubUNet(torch.zeros(1), torch.zeros(1)))
+    with pytest.raises(ValueError, match="space"):
+        SDS(prior, GuidanceConfig(space="pixels"), max_steps=10)
+    with pytest.raises(ValueError, match="space"):
+        VSD(prior, GuidanceConfig(type="vsd", space="image"), max_steps=10)

@@ -99,3 +99,22 @@ def test_ray_sphere_interval():
     near, far, hit = ray_sphere_interval(origins, directions, 1.0)
     assert hit.tolist() == [True, False]
     assert math.isclose(float(near[0]), 2.0, abs_tol=1e-6) and math.isclose(float(far[0]), 4.0, abs_tol=1e-6)
+
+
+def test_density_blob_formula_and_its_linear_fade():
+    from dream3d.scene.encodings import EncodingConfig
+    from dream3d.scene.nerf import NeRFConfig, NeRFField
+
+    config = NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=8, dense_features=2),
+                        blob_density=10.0, blob_radius=0.5, blob_decay_steps=4)
+    field = NeRFField(config)
+    points = torch.tensor([[0.0, 0.0, 0.0], [0.25, 0.0, 0.0], [0.0, 0.3, 0.4]])
+    # blob_density * (1 - |x| / blob_radius): 10, 5 and 0 at radii 0, 0.25 and 0.5.
+    assert torch.allclose(field.density_bias(points), torch.tensor([10.0, 5.0, 0.0]), atol=1e-5)
+    field.after_step(0)  # one of four steps done: 3/4 of the blob left
+    assert torch.allclose(field.density_bias(points)[0], torch.tensor(7.5))
+    field.after_step(3)
+    assert torch.count_nonzero(field.density_bias(points)) == 0
+    restored = NeRFField(config)
+    restored.load_state_dict(field.state_dict())  # the fade is part of a checkpoint
+    assert float(restored.blob_strength) == 0.0

@@ -113,6 +113,8 @@ class VSD:
         self.prior = prior
         self.config = config
         self.vsd_config: VSDConfig = config.vsd
+        if config.space != "latent":
+            raise ValueError(f"system.guidance.space must be 'latent' for VSD, got {config.space!r}")
         self.sds = SDS(prior, config, max_steps)  # the pretrained branch, schedule and weighting
         unet = prior.unet
         check_class_embedding_free(unet)

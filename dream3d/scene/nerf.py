@@ -35,6 +35,9 @@ class NeRFConfig:
     """Density added at the centre by the blob."""
     blob_radius: float = 0.5
     """Radius over which the blob density falls to zero."""
+    blob_decay_steps: int = 0
+    """Training steps over which the blob fades linearly to nothing (0 keeps it for good).
+    The blob is a starting shape; fading it lets the prior flatten faces the sphere rounds."""
     normal_eps: float = 0.01
     """Finite-difference step (world units) for normals from the density gradient."""
 
@@ -67,6 +70,7 @@ class NeRFField(nn.Module):
             width = config.hidden_dim
         layers.append(nn.Linear(width, 4))
         self.mlp = nn.Sequential(*layers)
+        self.register_buffer("blob_strength", torch.ones(()))
         if config.density_activation not in ("softplus", "exp"):
             raise ValueError(f"density_activation must be 'softplus' or 'exp', got {config.density_activation!r}")
 
@@ -82,7 +86,12 @@ class NeRFField(nn.Module):
         if self.config.density_bias == "none":
             return torch.zeros_like(points[:, 0])
         radius = points.norm(dim=-1)
-        return self.config.blob_density * (1.0 - radius / self.config.blob_radius)
+        return self.blob_strength * self.config.blob_density * (1.0 - radius / self.config.blob_radius)
+
+    def after_step(self, step: int) -> None:
+        """Fade the blob after training step ``step`` (see ``blob_decay_steps``)."""
+        if self.config.blob_decay_steps > 0:
+            self.blob_strength.fill_(max(0.0, 1.0 - (step + 1) / self.config.blob_decay_steps))
 
     def activate_density(self, raw: Tensor) -> Tensor:
         if self.config.density_activation == "exp":

@@ -142,6 +142,7 @@ class DreamFusionSystem:
 
     def after_step(self, step: int) -> None:
         with self.timer.section("upkeep"):
+            self.field.after_step(step)
             self.renderer.update(step)
 
     @torch.no_grad()
