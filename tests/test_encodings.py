@@ -69,3 +69,15 @@ def test_dense_grid_interpolates_trilinearly():
 
 def test_auto_backend_falls_back_to_torch_without_cuda():
     assert isinstance(build_encoding(EncodingConfig(type="hashgrid", backend="auto")), HashGrid)
+
+
+def test_dense_grid_total_variation_is_the_mean_squared_neighbour_difference():
+    grid = DenseGrid(EncodingConfig(type="densegrid", dense_resolution=2, dense_features=1))
+    with torch.no_grad():
+        grid.grid.zero_()
+        grid.grid[0, 0, 1, 1, 1] = 2.0  # one corner cell of the 2x2x2 grid
+    # along each axis 4 neighbour pairs, one of which differs by 2: mean (2^2)/4 = 1 per axis
+    torch.testing.assert_close(grid.total_variation(), torch.tensor(3.0))
+    with torch.no_grad():
+        grid.grid.fill_(0.7)
+    assert grid.total_variation().item() == 0.0

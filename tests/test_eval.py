@@ -145,3 +145,17 @@ def test_an_interrupted_run_stops_the_batch(tmp_path, monkeypatch, capsys):
     code = main(["--batch", str(prompts), "--config", "configs/dreamfusion.yaml", "--output-dir", str(tmp_path / "out")])
     assert code == 130 and launched == ["a red cube"]
     assert "run the same command again" in capsys.readouterr().err
+
+
+def test_only_faces_seen_from_outside_are_scored():
+    """Of two concentric spheres in one mesh, the views see the outer one (nearly all of it)
+    and none of the inner one, which a NeRF's unseen interior can leave behind."""
+    from dream3d.eval.visibility import visible_faces
+
+    outer = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    inner = trimesh.creation.icosphere(subdivisions=3, radius=0.3)
+    both = trimesh.util.concatenate([outer, inner])
+    seen = visible_faces(both)
+    n_outer = len(outer.faces)
+    assert seen.max() < n_outer  # no inner face
+    assert len(seen) > 0.95 * n_outer

@@ -195,3 +195,21 @@ def test_out_of_range_options_are_named():
     with pytest.raises(ValueError, match="export.texture_size"):
         validate_export_config(ExportConfig(texture_size=4))
     validate_export_config(ExportConfig())
+
+
+def test_enclosed_pockets_are_filled_before_meshing():
+    """A solid sphere of density 10 with a hollow core: without filling, marching cubes meshes
+    the core's wall too; with it, only the outer surface (radius 0.6) is left."""
+    from dream3d.export.grid import DensityGrid
+    from dream3d.export.isosurface import extract_isosurface, fill_cavities
+
+    axis = np.linspace(-1.0, 1.0, 48, dtype=np.float32)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    radius = np.sqrt(x**2 + y**2 + z**2)
+    values = np.where((radius < 0.6) & (radius > 0.3), 10.0, 0.0).astype(np.float32)
+    grid = DensityGrid(values, 1.0)
+    hollow = extract_isosurface(grid, 5.0)
+    filled = extract_isosurface(fill_cavities(grid, 5.0), 5.0)
+    assert np.linalg.norm(hollow.vertices, axis=1).min() < 0.35
+    assert np.linalg.norm(filled.vertices, axis=1).min() > 0.55
+    assert fill_cavities(DensityGrid(np.where(radius < 0.6, 10.0, 0.0).astype(np.float32), 1.0), 5.0).values.max() == 10.0

@@ -32,7 +32,9 @@ def tiny_run(tiny_prior_dir: Path, out: Path, *extra: str) -> int:
 
 def test_end_to_end_run_writes_every_output(tiny_prior_dir, tmp_path):
     out = tmp_path / "run"
-    assert tiny_run(tiny_prior_dir, out, "trainer.max_steps=6", "trainer.preview_every=3") == 0
+    # The tiny prior is random: its gradients are noise. A small grid learning rate keeps six steps
+    # of it from scrambling the fitted start, so that the mesh checks below are about the exporter.
+    assert tiny_run(tiny_prior_dir, out, "trainer.max_steps=6", "trainer.preview_every=3", "system.optimizer.encoding_lr=0.002") == 0
     assert sorted(p.name for p in (out / "previews").iterdir()) == ["step_000003.png", "step_000006.png"]
     assert (out / "ckpts" / "last.ckpt").is_file()
     assert (out / "video.mp4").stat().st_size > 1000

@@ -101,20 +101,32 @@ def test_ray_sphere_interval():
     assert math.isclose(float(near[0]), 2.0, abs_tol=1e-6) and math.isclose(float(far[0]), 4.0, abs_tol=1e-6)
 
 
-def test_density_blob_formula_and_its_linear_fade():
+def test_density_blob_formula():
     from dream3d.scene.encodings import EncodingConfig
     from dream3d.scene.nerf import NeRFConfig, NeRFField
 
-    config = NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=8, dense_features=2),
-                        blob_density=10.0, blob_radius=0.5, blob_decay_steps=4)
-    field = NeRFField(config)
+    field = NeRFField(NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=8, dense_features=2),
+                                 blob_density=10.0, blob_radius=0.5))
     points = torch.tensor([[0.0, 0.0, 0.0], [0.25, 0.0, 0.0], [0.0, 0.3, 0.4]])
     # blob_density * (1 - |x| / blob_radius): 10, 5 and 0 at radii 0, 0.25 and 0.5.
-    assert torch.allclose(field.density_bias(points), torch.tensor([10.0, 5.0, 0.0]), atol=1e-5)
-    field.after_step(0)  # one of four steps done: 3/4 of the blob left
-    assert torch.allclose(field.density_bias(points)[0], torch.tensor(7.5))
-    field.after_step(3)
-    assert torch.count_nonzero(field.density_bias(points)) == 0
-    restored = NeRFField(config)
-    restored.load_state_dict(field.state_dict())  # the fade is part of a checkpoint
-    assert float(restored.blob_strength) == 0.0
+    torch.testing.assert_close(field.density_bias(points), torch.tensor([10.0, 5.0, 0.0]))
+
+
+def test_initial_shape_fit_learns_the_blob_profile_and_grey_albedo():
+    from dream3d.scene.encodings import EncodingConfig
+    from dream3d.scene.initial_shape import InitialShapeConfig, blob_profile, fit_initial_shape
+    from dream3d.scene.nerf import NeRFConfig, NeRFField
+
+    torch.manual_seed(0)
+    field = NeRFField(NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=16, dense_features=4),
+                                 hidden_dim=32, density_bias="none"))
+    config = InitialShapeConfig(steps=300, density=20.0, radius=0.6, points_per_step=2048, lr=0.02)
+    fit_initial_shape(field, config)
+    points = torch.tensor([[0.15, 0.0, 0.0], [0.3, 0.0, 0.0], [0.0, 0.45, 0.0], [0.0, 0.0, -0.8]])
+    with torch.no_grad():
+        raw = field.raw_density(points)
+        albedo = field.albedo(points)
+    # the profile 20 (1 - r / 0.6): 15, 10, 5, -6.67 (away from the peak a 16^3 grid cannot hold)
+    torch.testing.assert_close(raw, blob_profile(points, 20.0, 0.6), atol=1.5, rtol=0.0)
+    torch.testing.assert_close(albedo, torch.full_like(albedo, 0.5), atol=0.05, rtol=0.0)
+    assert field.density(torch.tensor([[0.0, 0.0, 0.0]])) > 15.0  # opaque at the centre

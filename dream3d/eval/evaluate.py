@@ -3,6 +3,8 @@
 Reports the predicted shape (nearest canonical primitive under centring, scale and a
 rotation about the up axis), the predicted colour (hue of the surface's mean albedo), the
 Chamfer distance to the true primitive, and pass/fail (shape and colour both right).
+The surface scored is the one a user sees: the largest piece of the mesh, and of it only
+the faces visible from a ring of views around it.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import trimesh
 
 from dream3d.eval.colour import nearest_colour
 from dream3d.eval.shape_match import match_shape, rms_radius
+from dream3d.eval.visibility import visible_surface
 from dream3d.export.formats import from_y_up
 from dream3d.prior.catalog import parse_prompt
 
@@ -112,7 +115,7 @@ def evaluate_mesh(mesh: trimesh.Trimesh, prompt: str) -> EvalResult:
     target = parse_prompt(prompt)
     if target is None:
         raise EvalError(f"The prompt {prompt!r} does not name one bundled-prior colour and shape (e.g. 'a red cube').")
-    points, colours = surface_samples(outer_shell(mesh))
+    points, colours = surface_samples(visible_surface(outer_shell(mesh)))
     match = match_shape(points)
     mean_albedo = colours.mean(0)
     colour, _ = nearest_colour(mean_albedo)

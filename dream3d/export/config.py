@@ -21,6 +21,9 @@ class ExportConfig:
     ones (a half-maximum surface), never below ``min_auto_threshold``."""
     min_auto_threshold: float = 1.0
     """Floor of the automatic threshold, so that near-empty scenes are not meshed from noise."""
+    fill_cavities: bool = True
+    """Fill enclosed pockets of low density inside the object before meshing, so the mesh is
+    the outer surface only (a NeRF's unseen interior is otherwise meshed as inner shells)."""
     min_component_fraction: float = 0.01
     """Drop disconnected pieces with fewer faces than this fraction of the largest piece."""
     merge_distance: float = 0.1

@@ -26,7 +26,7 @@ from dream3d.export.cleanup import cleanup_mesh
 from dream3d.export.config import ExportConfig, validate_export_config
 from dream3d.export.formats import texture_to_uint8, write_glb, write_obj
 from dream3d.export.grid import ExportableScene, density_grid, scene_device
-from dream3d.export.isosurface import extract_isosurface, resolve_threshold
+from dream3d.export.isosurface import extract_isosurface, fill_cavities, resolve_threshold
 from dream3d.export.preview import write_preview
 from dream3d.export.texels import texel_surface_points
 from dream3d.export.types import Mesh, UVMesh
@@ -109,6 +109,8 @@ def extract_mesh(
         grid = density_grid(scene, config.resolution, config.bounds_radius, config.chunk_size, device, config.progress)
     with _timed(timings, "isosurface"):
         threshold = resolve_threshold(grid, config.threshold, config.min_auto_threshold)
+        if config.fill_cavities:
+            grid = fill_cavities(grid, threshold)
         raw = extract_isosurface(grid, threshold)
     with _timed(timings, "cleanup"):
         mesh = cleanup_mesh(

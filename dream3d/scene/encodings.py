@@ -129,6 +129,12 @@ class DenseGrid(nn.Module):
         sampled = F.grid_sample(self.grid, coords, mode="bilinear", align_corners=True)  # [1,C,N,1,1]
         return sampled.view(self.grid.shape[1], -1).t()
 
+    def total_variation(self) -> Tensor:
+        """Mean squared difference between neighbouring grid cells along x, y and z (the TV
+        prior of Plenoxels, Fridovich-Keil et al. 2022, eq. 4, squared form), summed over axes."""
+        g = self.grid
+        return sum(torch.diff(g, dim=d).pow(2).mean() for d in (2, 3, 4))
+
 
 def build_encoding(config: EncodingConfig) -> nn.Module:
     """The encoding named by the config; ``auto`` picks tinycudann only when usable."""

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dream3d.scene.encodings import EncodingConfig, build_encoding
+from dream3d.scene.initial_shape import InitialShapeConfig
 
 
 @dataclass
@@ -35,9 +36,9 @@ class NeRFConfig:
     """Density added at the centre by the blob."""
     blob_radius: float = 0.5
     """Radius over which the blob density falls to zero."""
-    blob_decay_steps: int = 0
-    """Training steps over which the blob fades linearly to nothing (0 keeps it for good).
-    The blob is a starting shape; fading it lets the prior flatten faces the sphere rounds."""
+    initial_shape: InitialShapeConfig = field(default_factory=InitialShapeConfig)
+    """The blob profile fitted into the field itself before training: a start that nothing
+    holds the field to (use with ``density_bias: none``)."""
     normal_eps: float = 0.01
     """Finite-difference step (world units) for normals from the density gradient."""
 
@@ -70,7 +71,6 @@ class NeRFField(nn.Module):
             width = config.hidden_dim
         layers.append(nn.Linear(width, 4))
         self.mlp = nn.Sequential(*layers)
-        self.register_buffer("blob_strength", torch.ones(()))
         if config.density_activation not in ("softplus", "exp"):
             raise ValueError(f"density_activation must be 'softplus' or 'exp', got {config.density_activation!r}")
 
@@ -86,17 +86,16 @@ class NeRFField(nn.Module):
         if self.config.density_bias == "none":
             return torch.zeros_like(points[:, 0])
         radius = points.norm(dim=-1)
-        return self.blob_strength * self.config.blob_density * (1.0 - radius / self.config.blob_radius)
-
-    def after_step(self, step: int) -> None:
-        """Fade the blob after training step ``step`` (see ``blob_decay_steps``)."""
-        if self.config.blob_decay_steps > 0:
-            self.blob_strength.fill_(max(0.0, 1.0 - (step + 1) / self.config.blob_decay_steps))
+        return self.config.blob_density * (1.0 - radius / self.config.blob_radius)
 
     def activate_density(self, raw: Tensor) -> Tensor:
         if self.config.density_activation == "exp":
             return TruncExp.apply(raw)
         return F.softplus(raw)
+
+    def raw_density(self, points: Tensor) -> Tensor:
+        """The learned pre-activation density ``[N]`` (without the blob) at points ``[N,3]``."""
+        return self.mlp(self.encoding(self._normalise(points)))[:, 0]
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """``(density [N], albedo [N,3])`` at world points ``[N,3]``."""

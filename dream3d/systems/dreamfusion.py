@@ -21,6 +21,7 @@ from dream3d.render.types import Render
 from dream3d.render.volume import VolumeRendererConfig
 from dream3d.render.volume_backend import build_volume_renderer
 from dream3d.scene.background import Background, BackgroundConfig
+from dream3d.scene.initial_shape import fit_initial_shape
 from dream3d.scene.nerf import NeRFConfig, NeRFField
 from dream3d.systems.common import (
     DistillationConfig, SectionTimer, guidance_modules, guidance_optimizers, load_prior_and_prompts,
@@ -53,6 +54,8 @@ class NeRFLossConfig:
     """DreamFusion's orientation loss: normals should face the camera."""
     opacity_sparsity: float = 0.0
     """Mean rendered opacity, discouraging floaters."""
+    grid_tv: float = 0.0
+    """Total variation of the dense grid's features (smooths voxel-scale bumps; dense grid only)."""
 
 
 @dataclass
@@ -94,6 +97,9 @@ class DreamFusionSystem:
         self.device = device
         self.timer = SectionTimer()
         self.field = NeRFField(cfg.nerf).to(device)
+        if cfg.loss.grid_tv > 0 and not hasattr(self.field.encoding, "total_variation"):
+            raise ValueError("system.loss.grid_tv needs system.nerf.encoding.type: densegrid")
+        fit_initial_shape(self.field, cfg.nerf.initial_shape)
         self.background = Background(cfg.background).to(device)
         self.renderer = build_volume_renderer(self.field, self.background, cfg.renderer, cfg.shading).to(device)
         self.sampler = CameraSampler(cfg.camera)
@@ -135,6 +141,10 @@ class DreamFusionSystem:
         if cfg.loss.orientation > 0 and "orientation" in render.extras:
             loss = loss + cfg.loss.orientation * render.extras["orientation"]
             stats["orient"] = float(render.extras["orientation"].detach())
+        if cfg.loss.grid_tv > 0:
+            tv = self.field.encoding.total_variation()
+            loss = loss + cfg.loss.grid_tv * tv
+            stats["tv"] = float(tv.detach())
         if cfg.loss.opacity_sparsity > 0:
             loss = loss + cfg.loss.opacity_sparsity * render.alpha.mean()
         stats["opacity"] = float(render.alpha.detach().mean())
@@ -142,7 +152,6 @@ class DreamFusionSystem:
 
     def after_step(self, step: int) -> None:
         with self.timer.section("upkeep"):
-            self.field.after_step(step)
             self.renderer.update(step)
 
     @torch.no_grad()
