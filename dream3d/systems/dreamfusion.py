@@ -98,7 +98,10 @@ class DreamFusionSystem:
         self.timer = SectionTimer()
         self.field = NeRFField(cfg.nerf).to(device)
         if cfg.loss.grid_tv > 0 and not hasattr(self.field.encoding, "total_variation"):
-            raise ValueError("system.loss.grid_tv needs system.nerf.encoding.type: densegrid")
+            raise ValueError(
+                "system.loss.grid_tv needs system.nerf.encoding.type: densegrid "
+                "(set system.loss.grid_tv=0 to use another encoding)"
+            )
         fit_initial_shape(self.field, cfg.nerf.initial_shape)
         self.background = Background(cfg.background).to(device)
         self.renderer = build_volume_renderer(self.field, self.background, cfg.renderer, cfg.shading).to(device)
