@@ -2,8 +2,8 @@
 
 The fixed blob bias (Magic3D/threestudio) stays in the density for the whole run, so the field
 has to fight it to flatten a face or grow a corner: with the bundled prior, cubes kept a domed
-top and rounded edges however the guidance was set. Here the field itself is fitted, by a few hundred cheap supervised steps, to the same linear
-profile ``raw(x) = density * (1 - |x| / radius)`` of pre-activation density (with a grey
+top and rounded edges however the guidance was set. Here the field itself is fitted, by a few
+hundred cheap supervised steps, to the same linear profile ``raw(x) = density * (1 - |x| / radius)`` of pre-activation density (with a grey
 albedo). Training starts from that shape, but nothing holds it there.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dream3d.scene.encodings import EncodingConfig, build_encoding
-from dream3d.scene.initial_shape import InitialShapeConfig
+from dream3d.scene.initial_shape import InitialShapeConfig, blob_profile
 
 
 @dataclass
@@ -85,8 +85,7 @@ class NeRFField(nn.Module):
         """The blob term ``[N]`` added to the raw density."""
         if self.config.density_bias == "none":
             return torch.zeros_like(points[:, 0])
-        radius = points.norm(dim=-1)
-        return self.config.blob_density * (1.0 - radius / self.config.blob_radius)
+        return blob_profile(points, self.config.blob_density, self.config.blob_radius)
 
     def activate_density(self, raw: Tensor) -> Tensor:
         if self.config.density_activation == "exp":
