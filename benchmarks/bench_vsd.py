@@ -56,7 +56,7 @@ def random_bundled_architecture(directory: Path) -> Path:
 def resolve_prior(requested: str | None, scratch: Path) -> str:
     """The prior to benchmark: ``--prior`` (``tiny``, ``bundled-architecture`` or a folder),
     else the bundled one, else a tiny random one."""
-    from dream3d.prior.model import BUNDLED_PRIOR
+    from dream3d.prior.source import BUNDLED_PRIOR
 
     if requested == "bundled-architecture":
         return str(random_bundled_architecture(scratch / "bundled-architecture"))

@@ -1,6 +1,7 @@
 """Typed configs: YAML + command-line dotlist -> nested dataclasses (OmegaConf structured).
 
-A YAML file names its ``method``; the method's run-config dataclass is the schema. A key
+A YAML file names its ``method``; the method's run-config dataclass is the schema
+(``dream3d.methods.load_config`` picks it). A key
 that is not in the schema, or a value of the wrong type, raises ``ConfigError`` whose
 message names the key and the closest valid key; ``launch.py`` turns it into exit code 2.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
@@ -58,12 +59,12 @@ class RunConfig:
     """Fields every method shares; each method adds its typed ``system`` section."""
 
     method: str = "dreamfusion"
-    """Which recipe runs (dreamfusion, prolificdreamer, dreamgaussian, texture)."""
+    """Which recipe runs (dreamfusion, prolificdreamer, dreamgaussian, texture, or a plugin's)."""
     name: str = ""
     """Config name used in the output path; defaults to the YAML's file name."""
     seed: int = 0
     """Seed of every random number generator."""
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto`` (cuda when available), ``cpu`` or ``cuda``."""
     output_root: str = "outputs"
     """Parent folder of run directories."""
@@ -130,28 +131,6 @@ def read_yaml(path: str | Path) -> DictConfig:
     if not isinstance(loaded, DictConfig):
         raise ConfigError(f"Config '{path}' must be a mapping of keys to values.")
     return loaded
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None, extra: dict | None = None) -> Any:
-    """Load a YAML config plus overrides into its method's typed run config.
-
-    ``extra`` holds values set by named command-line flags (e.g. ``--prompt``), applied
-    after the YAML and before the dotlist overrides.
-    """
-    from dream3d.systems import run_config_class
-
-    yaml_cfg = read_yaml(path)
-    cli = parse_dotlist(overrides or [])
-    method = cli.get("method", yaml_cfg.get("method", RunConfig.method))
-    schema_cls = run_config_class(method)
-    layers: list[tuple[str, Any]] = [(str(path), yaml_cfg)]
-    if extra:
-        layers.append(("command-line flags", OmegaConf.create(extra)))
-    layers.append(("command-line overrides", cli))
-    config = merge_into_schema(schema_cls, layers)
-    if not config.name:
-        config.name = Path(path).stem
-    return config
 
 
 def save_config(config: Any, path: str | Path) -> None:

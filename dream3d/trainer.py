@@ -1,9 +1,10 @@
 """The training loop: progress bar, previews, checkpoints, resume, NaN guard, video, metrics.
 
-A system supplies ``training_step(step) -> (loss, stats)``, ``after_step(step)``,
-``modules()``, ``optimizers()``, ``render_views(cameras)`` and ``export(run_dir)``; the
-trainer owns everything else. Ctrl-C (SIGINT) or SIGTERM finishes the current step,
-writes ``ckpts/last.ckpt`` and stops; ``--resume`` continues bit-for-bit on CPU.
+It drives a ``dream3d.recipe.RecipeRun``: ``training_step(step) -> (loss, stats)``, the
+optimizers of the stage at ``step``, ``after_step(step)``, ``state_dict()``,
+``render_views(cameras)`` and ``export(run_dir)``; the trainer owns everything else, RNG
+state included. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes
+``ckpts/last.ckpt`` and stops; ``--resume`` continues bit-for-bit on a CPU.
 """
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ from tqdm import tqdm
 
 from dream3d.atomic import atomic_path, write_text
 from dream3d.media import preview_grid, write_image, write_turntable
-from dream3d.systems.common import SectionTimer
+from dream3d.recipe.engine import RecipeRun
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or a gradient became NaN/inf; the last good checkpoint is kept."""
+    """The loss or a gradient became NaN/inf; ``advice`` says what is kept and what to try."""
+
+    def __init__(self, message: str, advice: str = ""):
+        super().__init__(message)
+        self.advice = advice
 
 
 @dataclass
@@ -93,15 +98,22 @@ class StopRequest:
 
 
 class Trainer:
-    """Runs a system's steps from ``start_step`` to ``trainer.max_steps``."""
+    """Runs a recipe's steps from ``start_step`` to ``trainer.max_steps``."""
 
-    def __init__(self, system, config, run_dir: Path):
+    def __init__(self, system: RecipeRun, config, run_dir: Path):
         self.system = system
         self.config = config
         self.trainer_config = config.trainer
         self.run_dir = Path(run_dir)
-        self.step = 0
-        self.timer: SectionTimer = getattr(system, "timer", SectionTimer())
+        self.timer = system.timer
+
+    @property
+    def step(self) -> int:
+        return self.system.step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.system.step = value
 
     # ------------------------------------------------------------ checkpoints
     @property
@@ -109,33 +121,30 @@ class Trainer:
         return self.run_dir / "ckpts" / "last.ckpt"
 
     def save_checkpoint(self) -> None:
-        state = {
-            "step": self.step,
-            "modules": {k: m.state_dict() for k, m in self.system.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in self.system.optimizers().items()},
-            "rng": rng_state(),
-        }
+        state = {"recipe": self.system.state_dict(), "rng": rng_state()}
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
 
     def load_checkpoint(self, path: Path | None = None) -> None:
         state = torch.load(path or self.checkpoint_path, map_location=self.system.device, weights_only=False)
-        for key, module in self.system.modules().items():
-            module.load_state_dict(state["modules"][key])
-        for key, optimizer in self.system.optimizers().items():
-            optimizer.load_state_dict(state["optimizers"][key])
+        self.system.load_state_dict(state["recipe"])
         restore_rng_state(state["rng"])
-        self.step = int(state["step"])
 
     # ------------------------------------------------------------ loop
-    def _check_finite(self, loss: torch.Tensor) -> None:
+    def _advice(self) -> str:
+        kept = (f"The last good checkpoint is kept in {self.checkpoint_path}." if self.checkpoint_path.is_file()
+                else "No checkpoint had been written yet.")
+        return kept + " Try a lower learning rate or guidance scale."
+
+    def _check_finite(self, loss: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the loss became {float(loss.detach())} at step {self.step}")
-        for optimizer in self.system.optimizers().values():
+            raise TrainingDiverged(f"the loss became {float(loss.detach())} at step {self.step}", self._advice())
+        for optimizer in optimizers.values():
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     if p.grad is not None and not torch.isfinite(p.grad).all():
-                        raise TrainingDiverged(f"a gradient of '{group.get('name', '?')}' became NaN/inf at step {self.step}")
+                        raise TrainingDiverged(f"a gradient of '{group.get('name', '?')}' became NaN/inf at step {self.step}",
+                                               self._advice())
 
     def _write_preview(self) -> None:
         cfg = self.trainer_config
@@ -144,24 +153,25 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         cfg = self.trainer_config
-        optimizers = self.system.optimizers()
         start_step, start_time = self.step, time.perf_counter()
         last_loss = math.nan
         interrupted = False
         progress = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress_bar, dynamic_ncols=True, desc="train")
         with StopRequest() as stop:
             while self.step < cfg.max_steps:
+                step = self.step
+                loss, stats = self.system.training_step(step)
+                optimizers = self.system.optimizers(step)  # after the step: a stage may have just begun
                 for optimizer in optimizers.values():
                     optimizer.zero_grad(set_to_none=True)
-                loss, stats = self.system.training_step(self.step)
                 with self.timer.section("backward"):
                     loss.backward()
-                self._check_finite(loss)
+                self._check_finite(loss, optimizers)
                 with self.timer.section("optimizer"):
                     for optimizer in optimizers.values():
                         optimizer.step()
-                self.system.after_step(self.step)
-                self.step += 1
+                self.system.after_step(step)
+                self.step = step + 1
                 last_loss = float(loss.detach())
                 progress.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:

@@ -208,7 +208,7 @@ def test_output_paths_find_the_latest_preview_the_video_and_the_glb(tmp_path):
 
 def test_scores_come_from_the_evaluator_only_for_the_bundled_prior_and_a_mesh(tmp_path, monkeypatch):
     import dream3d.eval
-    from dream3d.prior.model import BUNDLED_PRIOR
+    from dream3d.prior.source import BUNDLED_PRIOR
 
     calls = []
     scores = {"prompt": "a red cube", "passed": True, "chamfer": 0.05, "predicted_shape": "cube", "mean_albedo": (1, 0, 0)}

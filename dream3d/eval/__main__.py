@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", nargs="+", help="a column label per --compare file (default: folder names)")
     parser.add_argument("overrides", nargs="*", help="config overrides for --batch runs")
     args = parser.parse_args(argv)
+    from dream3d.exit_codes import EXIT_INTERRUPTED
+
     try:
         if args.prior_samples:
             return check_prior_samples(args)
@@ -66,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             report = run_batch(read_prompts(Path(args.batch)), args.config, args.overrides, Path(args.output_dir))
             print(report.markdown())
             if report.interrupted:
-                from dream3d.cli import EXIT_INTERRUPTED
-
                 print("Interrupted: run the same command again to go on.", file=sys.stderr)
                 return EXIT_INTERRUPTED
             return 0

@@ -69,19 +69,21 @@ def read_prompts(path: Path) -> list[str]:
 
 
 def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path) -> BatchReport:
-    """Train each prompt with ``config`` (through launch's entry point), then evaluate it.
+    """Train each prompt with ``config`` (through the training service), then evaluate it.
 
     An interrupted run (it checkpoints and exits 130) stops the batch; running it again
     skips the prompts that already have a GLB."""
-    from dream3d.cli import EXIT_INTERRUPTED, slugify
-    from dream3d.cli import main as launch_main
+    from dream3d.exit_codes import EXIT_INTERRUPTED
+    from dream3d.methods import load_config
+    from dream3d.naming import slugify
+    from dream3d.service import guarded, train
 
     report = BatchReport()
     for prompt in prompts:
         run_dir = out_dir / slugify(prompt)
         code = 0
         if not (run_dir / "mesh" / "model.glb").is_file():
-            code = launch_main(["--config", config, "--prompt", prompt, "--output-dir", str(run_dir), *overrides])
+            code = guarded(lambda: train(load_config(config, overrides, {"system": {"prompt": prompt}}), run_dir))
         if code == EXIT_INTERRUPTED:
             report.interrupted = True
             break

@@ -152,11 +152,13 @@ def write_export(
     config: ExportConfig,
     threshold: float | None = None,
     timings: dict[str, float] | None = None,
+    preview_mesh: UVMesh | None = None,
 ) -> ExportResult:
     """Write ``out_dir/mesh/`` (OBJ+MTL+PNG, GLB, preview) from a mesh and its texture.
 
-    ``texture [S,S,3]`` in [0,1]. Files go to a staging folder that replaces ``mesh/``
-    only when everything is written.
+    ``texture [S,S,3]`` in [0,1]. ``preview_mesh`` is the same mesh in dream3d's world when
+    ``mesh`` is placed in another frame (default: ``mesh``). Files go to a staging folder
+    that replaces ``mesh/`` only when everything, the preview included, is written.
     """
     timings = {} if timings is None else timings
     texture = torch.as_tensor(texture).float().cpu()  # [S,S,3]
@@ -168,7 +170,7 @@ def write_export(
             write_glb(staging / "model.glb", mesh, image)
         if config.preview:
             with _timed(timings, "preview"):
-                write_preview(staging / "preview.png", mesh, texture, config.preview_size)
+                write_preview(staging / "preview.png", preview_mesh or mesh, texture, config.preview_size)
     log.info("export: wrote %s (%d vertices, %d faces)", final, len(mesh.vertices), len(mesh.faces))
     return ExportResult(
         mesh_dir=final,

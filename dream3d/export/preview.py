@@ -11,11 +11,8 @@ from torch import Tensor
 from dream3d.cameras import Cameras, orbit_cameras
 from dream3d.export.formats import texture_to_uint8, write_png
 from dream3d.export.types import UVMesh
+from dream3d.render.light import AMBIENT, DIFFUSE, world_light
 from dream3d.render.mesh_raster import TexturedMesh, render_mesh
-
-LIGHT_CAMERA = (-1.0, -1.0, -1.5)
-"""Direction towards the light in camera space (upper left, in front of the object)."""
-
 
 def textured_mesh(mesh: UVMesh, texture: Tensor) -> TexturedMesh:
     """A renderable mesh from an exported one and its ``texture [S,S,3]`` in [0,1]."""
@@ -29,15 +26,13 @@ def textured_mesh(mesh: UVMesh, texture: Tensor) -> TexturedMesh:
 
 
 @torch.no_grad()
-def render_views(mesh: TexturedMesh, cameras: Cameras, supersample: int = 2,
-                 ambient: float = 0.35, diffuse: float = 0.65) -> Tensor:
+def render_views(mesh: TexturedMesh, cameras: Cameras, supersample: int = 2) -> Tensor:
     """Lambertian-shaded renders ``[B,H,W,3]`` on white, anti-aliased by supersampling."""
     big = cameras.with_resolution(cameras.height * supersample, cameras.width * supersample)
     render = render_mesh(mesh, big, background=1.0, backend="auto")
-    light_cam = F.normalize(torch.tensor(LIGHT_CAMERA), dim=0)
-    light = torch.einsum("bij,j->bi", big.c2w[:, :3, :3], light_cam)  # [B,3] world
+    light = world_light(big.c2w)  # [B,3]
     n_dot_l = (render.normal * light[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0)
-    shaded = render.rgb * (ambient + diffuse * n_dot_l)
+    shaded = render.rgb * (AMBIENT + DIFFUSE * n_dot_l)
     rgb = render.alpha * shaded + (1.0 - render.alpha)  # [B,H',W',3]
     rgb = F.avg_pool2d(rgb.permute(0, 3, 1, 2), supersample)  # [B,3,H,W]
     return rgb.permute(0, 2, 3, 1).clamp(0.0, 1.0)

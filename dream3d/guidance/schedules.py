@@ -1,19 +1,16 @@
-"""Timestep schedules and SDS weightings shared by every guidance.
+"""Timestep schedules shared by every guidance: which diffusion timesteps a training step draws.
 
-Weightings w(t), with abar_t the cumulative product of the noise schedule:
-- ``sds``: ``1 - abar_t`` (DreamFusion, Poole et al. 2022, sec. 3: w(t) = sigma_t^2);
-- ``uniform``: 1;
-- ``fantasia3d``: ``sqrt(abar_t) * (1 - abar_t)`` (Fantasia3D, Chen et al. 2023).
+A schedule is a pure function of the training step (no running state), so a resumed run
+draws exactly what an uninterrupted one does.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-WEIGHTINGS = ("sds", "uniform", "fantasia3d")
-SCHEDULES = ("random", "deterministic")
 
 
 @dataclass
@@ -30,7 +27,7 @@ class TimestepConfig:
     """Step at which the largest timestep starts to decay linearly."""
     anneal_end_step: int = 0
     """Step at which the decay ends; 0 means the run's last step."""
-    schedule: str = "random"
+    schedule: Literal["random", "deterministic"] = "random"
     """``random``: t ~ U[min, max(step)]. ``deterministic``: t falls linearly with training
     progress from max to min, as in DreamGaussian (Tang et al. 2023)."""
 
@@ -42,10 +39,6 @@ class TimestepSchedule:
     config: TimestepConfig
     num_train_timesteps: int
     max_steps: int
-
-    def __post_init__(self) -> None:
-        if self.config.schedule not in SCHEDULES:
-            raise ValueError(f"timestep schedule must be one of {SCHEDULES}, got {self.config.schedule!r}")
 
     def _anneal_end(self) -> int:
         return self.config.anneal_end_step or self.max_steps
@@ -71,21 +64,3 @@ class TimestepSchedule:
             t = round(high - (high - low) * progress)
             return torch.full((batch_size,), t, dtype=torch.long, device=device)
         return torch.randint(low, high + 1, (batch_size,), dtype=torch.long).to(device)
-
-
-def weighting(name: str, alphas_cumprod: Tensor, timesteps: Tensor) -> Tensor:
-    """w(t) ``[B]`` for the named weighting (see module docstring)."""
-    abar = alphas_cumprod[timesteps].float()
-    if name == "sds":
-        return 1.0 - abar
-    if name == "uniform":
-        return torch.ones_like(abar)
-    if name == "fantasia3d":
-        return abar.sqrt() * (1.0 - abar)
-    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {name!r}")
-
-
-def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, scale: float) -> Tensor:
-    """``eps_u + s (eps_c - eps_u)`` (Ho & Salimans 2022, eq. 6)."""
-    return eps_uncond + scale * (eps_cond - eps_uncond)
-

@@ -3,20 +3,20 @@ DreamGaussian's stage 2 uses them (Tang et al. 2023, sec. 3.3).
 
 A render is encoded, noised to a timestep ``t0 = strength * T`` and denoised back to
 ``t = 0`` with DDIM (Song et al. 2021) and classifier-free guidance; the decoded image is
-a target the texture is pulled towards with an MSE loss.
+a target the texture is pulled towards with an MSE loss (``SDEditGuidance``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from dream3d.cameras import Cameras
-from dream3d.guidance.schedules import classifier_free_guidance
+from dream3d.guidance.diffusion import ddim_denoise
 from dream3d.guidance.sds import resize_to_prior
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptEmbeddings
+from dream3d.interfaces import Condition, Prior
 
 
 @dataclass
@@ -48,7 +48,7 @@ class SDEditTargets:
         return self.config.strength_start + (self.config.strength_end - self.config.strength_start) * progress
 
     @torch.no_grad()
-    def __call__(self, images: Tensor, cameras: Cameras, prompts: PromptEmbeddings, strength: float) -> Tensor:
+    def __call__(self, images: Tensor, cameras: Cameras, condition: Condition, strength: float) -> Tensor:
         """Targets for renders ``images [B,3,H,W]`` in [0,1], at the renders' resolution."""
         height, width = images.shape[-2:]
         latents = self.prior.encode_images(resize_to_prior(images, self.prior.image_size)).float()
@@ -60,12 +60,28 @@ class SDEditTargets:
             return images
         noise = torch.randn_like(latents)
         latents = self.prior.add_noise(latents, noise, timesteps[:1].repeat(latents.shape[0]).to(latents.device))
-        cond, uncond = prompts.for_cameras(cameras)
-        for t in timesteps:
-            t_batch = t.repeat(latents.shape[0]).to(latents.device)
-            eps = self.prior.predict_noise(torch.cat([latents, latents]), torch.cat([t_batch, t_batch]), torch.cat([cond, uncond]))
-            eps_cond, eps_uncond = eps.chunk(2)
-            guided = classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
-            latents = self.scheduler.step(guided, t, latents).prev_sample
+        cond, uncond = condition.for_cameras(cameras)
+        latents = ddim_denoise(self.prior, self.scheduler, latents, timesteps, cond, uncond, self.config.guidance_scale)
         decoded = self.prior.decode_latents(latents)
-        return torch.nn.functional.interpolate(decoded, size=(height, width), mode="bilinear", align_corners=False)
+        return F.interpolate(decoded, size=(height, width), mode="bilinear", align_corners=False)
+
+
+class SDEditGuidance:
+    """DreamGaussian's refinement objective behind the ``Guidance`` interface: MSE to an
+    SDEdit target whose strength falls linearly over ``num_steps`` from ``start_step``."""
+
+    def __init__(self, prior: Prior, config: SDEditConfig, start_step: int, num_steps: int):
+        self.targets = SDEditTargets(prior, config)
+        self.start_step = start_step
+        self.num_steps = num_steps
+
+    def state_modules(self) -> dict[str, nn.Module]:
+        return {}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def loss(self, images: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
+        strength = self.targets.strength(step - self.start_step, self.num_steps)
+        target = self.targets(images.detach(), cameras, condition, strength)
+        return F.mse_loss(images, target), {"strength": strength}

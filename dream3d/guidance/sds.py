@@ -22,41 +22,38 @@ orange.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from dream3d.cameras import Cameras
+from dream3d.guidance.diffusion import NoisyLatents, Weighting, guided_noise, noise_latents, weighting
+from dream3d.guidance.schedules import TimestepConfig, TimestepSchedule
 from dream3d.guidance.vsd_config import VSDConfig
-from dream3d.guidance.schedules import TimestepConfig, TimestepSchedule, classifier_free_guidance, weighting
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptEmbeddings
+from dream3d.interfaces import Condition, Prior
 
 
 @dataclass
 class GuidanceConfig:
     """Score distillation settings shared by SDS and VSD."""
 
-    type: str = "sds"
+    type: Literal["sds", "vsd"] = "sds"
     """``sds`` (DreamFusion) or ``vsd`` (ProlificDreamer)."""
     guidance_scale: float = 100.0
     """Classifier-free guidance scale of the frozen prior."""
-    weighting: str = "sds"
+    weighting: Weighting = "sds"
     """w(t): ``sds`` (1 - abar), ``uniform`` or ``fantasia3d``."""
     timesteps: TimestepConfig = field(default_factory=TimestepConfig)
     """Timestep range and its annealing."""
     grad_clip: Optional[float] = None
     """Clamp each element of the latent (or image) gradient to [-c, c]; null disables."""
-    space: str = "latent"
+    space: Literal["latent", "image"] = "latent"
     """Where the SDS residual is taken: ``latent`` (DreamFusion) or ``image`` (the render
     against the decoded one-step estimate, HiFA); ``sds`` guidance only."""
     vsd: VSDConfig = field(default_factory=VSDConfig)
     """The LoRA score model (``type: vsd`` only)."""
-
-
-SPACES = ("latent", "image")
 
 
 def latents_surrogate_loss(latents: Tensor, grad: Tensor) -> Tensor:
@@ -72,62 +69,68 @@ def resize_to_prior(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def finish_gradient(grad: Tensor, t: Tensor, clip: float | None) -> tuple[Tensor, dict]:
+    """NaNs to zero, optional clamp to [-clip, clip], and the draw's statistics."""
+    grad = torch.nan_to_num(grad)
+    if clip is not None:
+        grad = grad.clamp(-clip, clip)
+    return grad, {"t": float(t.float().mean()), "grad_norm": float(grad.norm())}
+
+
 class SDS:
-    """Score distillation from a frozen prior into differentiable renders."""
+    """Score distillation from a frozen prior into differentiable renders (``Guidance``)."""
 
     def __init__(self, prior: Prior, config: GuidanceConfig, max_steps: int):
         self.prior = prior
         self.config = config
         self.schedule = TimestepSchedule(config.timesteps, prior.num_train_timesteps, max_steps)
-        weighting(config.weighting, prior.alphas_cumprod, torch.zeros(1, dtype=torch.long))  # validate early
-        if config.space not in SPACES:
-            raise ValueError(f"system.guidance.space must be one of {SPACES}, got {config.space!r}")
 
-    def guided_noise(self, noisy: Tensor, t: Tensor, cond: Tensor, uncond: Tensor) -> Tensor:
-        """CFG prediction ``[B,C,h,w]`` from one batched UNet call (cond and uncond)."""
-        with torch.no_grad():
-            eps = self.prior.predict_noise(torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([cond, uncond]))
-        eps_cond, eps_uncond = eps.chunk(2)
-        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
+    def state_modules(self) -> dict[str, nn.Module]:
+        """SDS has no trainable state."""
+        return {}
 
-    def _draw(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> dict:
-        """One SDS draw: timestep, noise, noisy latents, guided prediction and weight."""
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def draw(self, latents: Tensor, step: int) -> NoisyLatents:
+        """Timesteps from the schedule, then noise: the random draws of one step, in order."""
         t = self.schedule.sample(step, latents.shape[0], latents.device)
-        noise = torch.randn_like(latents)
-        noisy = self.prior.add_noise(latents.detach(), noise, t)
-        cond, uncond = prompts.for_cameras(cameras)
-        eps_hat = self.guided_noise(noisy, t, cond, uncond)
-        w = weighting(self.config.weighting, self.prior.alphas_cumprod, t).view(-1, 1, 1, 1)
-        return {"t": t, "noise": noise, "noisy": noisy, "eps_hat": eps_hat, "w": w}
+        return noise_latents(self.prior, latents, t)
 
-    def _finish(self, grad: Tensor, t: Tensor) -> tuple[Tensor, dict]:
-        grad = torch.nan_to_num(grad)
-        if self.config.grad_clip is not None:
-            grad = grad.clamp(-self.config.grad_clip, self.config.grad_clip)
-        return grad, {"t": float(t.float().mean()), "grad_norm": float(grad.norm())}
+    def weight(self, t: Tensor) -> Tensor:
+        """w(t) ``[B,1,1,1]``."""
+        return weighting(self.config.weighting, self.prior.alphas_cumprod, t).view(-1, 1, 1, 1)
 
-    def latent_gradient(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+    def pretrained_noise(self, draw: NoisyLatents, cameras: Cameras, condition: Condition) -> Tensor:
+        """The frozen prior's CFG prediction ``eps_hat [B,C,h,w]`` for a draw."""
+        cond, uncond = condition.for_cameras(cameras)
+        return guided_noise(self.prior, draw.noisy, draw.t, cond, uncond, self.config.guidance_scale)
+
+    def latent_gradient(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``w(t) (eps_hat - eps)`` for latents ``[B,C,h,w]`` and the stats of the draw."""
-        draw = self._draw(latents, cameras, prompts, step)
-        return self._finish(draw["w"] * (draw["eps_hat"] - draw["noise"]), draw["t"])
+        draw = self.draw(latents, step)
+        eps_hat = self.pretrained_noise(draw, cameras, condition)
+        return finish_gradient(self.weight(draw.t) * (eps_hat - draw.noise), draw.t, self.config.grad_clip)
 
-    def image_gradient(self, images: Tensor, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+    def image_gradient(self, images: Tensor, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``w(t) (alpha_t / sigma_t) (x - D(z0_hat))`` for images ``[B,3,H,W]`` whose latents are given."""
-        draw = self._draw(latents, cameras, prompts, step)
-        abar = self.prior.alphas_cumprod[draw["t"]].view(-1, 1, 1, 1).to(latents.dtype)
+        draw = self.draw(latents, step)
+        eps_hat = self.pretrained_noise(draw, cameras, condition)
+        abar = self.prior.alphas_cumprod[draw.t].view(-1, 1, 1, 1).to(latents.dtype)
         alpha, sigma = abar.sqrt(), (1.0 - abar).sqrt()
         with torch.no_grad():
-            denoised = self.prior.decode_latents((draw["noisy"] - sigma * draw["eps_hat"]) / alpha)
-        return self._finish(draw["w"] * (alpha / sigma) * (images.detach() - denoised), draw["t"])
+            denoised = self.prior.decode_latents((draw.noisy - sigma * eps_hat) / alpha)
+        grad = self.weight(draw.t) * (alpha / sigma) * (images.detach() - denoised)
+        return finish_gradient(grad, draw.t, self.config.grad_clip)
 
-    def loss(self, images: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+    def loss(self, images: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """SDS loss of renders ``[B,3,H,W]`` in [0,1]; its gradient is the SDS gradient."""
         images = resize_to_prior(images, self.prior.image_size)
         if self.config.space == "image":
             with torch.no_grad():
                 latents = self.prior.encode_images(images).float()
-            grad, stats = self.image_gradient(images, latents, cameras, prompts, step)
+            grad, stats = self.image_gradient(images, latents, cameras, condition, step)
             return latents_surrogate_loss(images, grad), stats
         latents = self.prior.encode_images(images).float()
-        grad, stats = self.latent_gradient(latents, cameras, prompts, step)
+        grad, stats = self.latent_gradient(latents, cameras, condition, step)
         return latents_surrogate_loss(latents, grad), stats

@@ -35,11 +35,10 @@ from dream3d.guidance.camera_embedding import (
     check_class_embedding_free,
     time_embedding_dim,
 )
-from dream3d.guidance.schedules import classifier_free_guidance, weighting
-from dream3d.guidance.sds import SDS, GuidanceConfig, latents_surrogate_loss, resize_to_prior
+from dream3d.guidance.diffusion import classifier_free_guidance, noise_latents
+from dream3d.guidance.sds import SDS, GuidanceConfig, finish_gradient, latents_surrogate_loss, resize_to_prior
 from dream3d.guidance.vsd_config import VSDConfig
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptEmbeddings
+from dream3d.interfaces import Condition, Conditioning, Prior
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +104,9 @@ def set_adapters_enabled(layers: list[nn.Module], enabled: bool) -> None:
 class VSD:
     """Variational score distillation from a frozen prior and a camera-conditioned LoRA of it.
 
-    The guidance owns trainable state: ``trainable_modules()`` (LoRA and camera embedding)
-    and ``optimizers()`` (their Adam), which the system checkpoints and steps.
+    The guidance owns trainable state: ``state_modules()`` (LoRA and camera embedding)
+    and ``optimizers()`` (their Adam), which the recipe engine checkpoints and steps. Its
+    pretrained branch, timestep draw and weighting are SDS's.
     """
 
     def __init__(self, prior: Prior, config: GuidanceConfig, max_steps: int):
@@ -133,12 +133,12 @@ class VSD:
         return self.sds.schedule
 
     # ------------------------------------------------------------ trainable state
-    def trainable_modules(self) -> dict[str, nn.Module]:
+    def state_modules(self) -> dict[str, nn.Module]:
         """Modules whose state a checkpoint must hold."""
         return {"lora": self.lora, "camera": self.camera}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """The LoRA's own optimizer (the system steps it with the scene's)."""
+        """The LoRA's own optimizer (stepped with the scene's)."""
         return {"lora": self.optimizer}
 
     # ------------------------------------------------------------ the two branches
@@ -162,11 +162,7 @@ class VSD:
             set_adapters_enabled(self.adapter_layers, False)
             self.lora.requires_grad_(True)
 
-    def pretrained_noise(self, noisy: Tensor, t: Tensor, cond: Tensor, uncond: Tensor) -> Tensor:
-        """The frozen prior's CFG prediction ``[B,C,h,w]`` (adapter disabled, no camera)."""
-        return self.sds.guided_noise(noisy, t, cond, uncond)
-
-    def lora_noise(self, noisy: Tensor, t: Tensor, cond: Tensor, cameras: Tensor) -> Tensor:
+    def lora_noise(self, noisy: Tensor, t: Tensor, cond: Conditioning, cameras: Tensor) -> Tensor:
         """The LoRA's prediction ``[B,C,h,w]`` for flattened cameras ``[B,16]`` (no gradient).
 
         With ``lora_guidance_scale != 1`` it is guided over the camera condition:
@@ -175,32 +171,22 @@ class VSD:
         scale = self.vsd_config.lora_guidance_scale
         with torch.no_grad(), self.lora_branch():
             if scale == 1.0:
-                return self.prior.predict_noise(noisy, t, cond, class_labels=cameras)
-            both = self.prior.predict_noise(
-                torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([cond, cond]),
-                class_labels=torch.cat([cameras, torch.zeros_like(cameras)]),
-            )
-        eps_camera, eps_plain = both.chunk(2)
+                return self.prior.predict_noise(noisy, t, cond.with_class_labels(cameras))
+            both = Conditioning.cat([cond.with_class_labels(cameras), cond.with_class_labels(torch.zeros_like(cameras))])
+            eps_camera, eps_plain = self.prior.predict_noise(torch.cat([noisy, noisy]), torch.cat([t, t]), both).chunk(2)
         return classifier_free_guidance(eps_plain, eps_camera, scale)
 
     # ------------------------------------------------------------ VSD
-    def latent_gradient(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+    def latent_gradient(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``w(t) (eps_pretrained_cfg - eps_lora)`` for latents ``[B,C,h,w]``, and stats.
 
         Random draws, in order: ``t`` from the schedule, then the noise ``[B,C,h,w]``.
         """
-        batch = latents.shape[0]
-        t = self.schedule.sample(step, batch, latents.device)
-        noise = torch.randn_like(latents)
-        noisy = self.prior.add_noise(latents.detach(), noise, t)
-        cond, uncond = prompts.for_cameras(cameras)
-        eps_pretrained = self.pretrained_noise(noisy, t, cond, uncond)
-        eps_lora = self.lora_noise(noisy, t, cond, camera_condition(cameras.c2w))
-        w = weighting(self.config.weighting, self.prior.alphas_cumprod, t).view(-1, 1, 1, 1)
-        grad = torch.nan_to_num(w * (eps_pretrained - eps_lora))
-        if self.config.grad_clip is not None:
-            grad = grad.clamp(-self.config.grad_clip, self.config.grad_clip)
-        return grad, {"t": float(t.float().mean()), "grad_norm": float(grad.norm())}
+        draw = self.sds.draw(latents, step)
+        eps_pretrained = self.sds.pretrained_noise(draw, cameras, condition)
+        cond, _ = condition.for_cameras(cameras)
+        eps_lora = self.lora_noise(draw.noisy, draw.t, cond, camera_condition(cameras.c2w))
+        return finish_gradient(self.sds.weight(draw.t) * (eps_pretrained - eps_lora), draw.t, self.config.grad_clip)
 
     def lora_timesteps(self, batch: int, device: torch.device) -> Tensor:
         """Timesteps ``[B]`` of the LoRA's denoising loss, uniform in ``lora_timestep_range``."""
@@ -210,7 +196,7 @@ class VSD:
         t_high = min(max(int(high * n) - 1, t_low), n - 1)
         return torch.randint(t_low, t_high + 1, (batch,), dtype=torch.long).to(device)
 
-    def lora_loss(self, latents: Tensor, cameras: Cameras, prompts: PromptEmbeddings, keep_camera: Tensor | None = None) -> Tensor:
+    def lora_loss(self, latents: Tensor, cameras: Cameras, condition: Condition, keep_camera: Tensor | None = None) -> Tensor:
         """Denoising loss of the LoRA on detached latents ``[B,C,h,w]`` (its own t and noise).
 
         Random draws, in order: the camera dropout ``[B]`` (unless ``keep_camera`` is given),
@@ -220,23 +206,21 @@ class VSD:
         batch = latents.shape[0]
         if keep_camera is None:
             keep_camera = torch.rand(batch) >= self.vsd_config.camera_condition_dropout
-        t = self.lora_timesteps(batch, latents.device)
-        noise = torch.randn_like(latents)
-        noisy = self.prior.add_noise(latents, noise, t)
-        cond, _ = prompts.for_cameras(cameras)
+        draw = noise_latents(self.prior, latents, self.lora_timesteps(batch, latents.device))
+        cond, _ = condition.for_cameras(cameras)
         with self.lora_branch():
-            eps = self.prior.predict_noise(noisy, t, cond, class_labels=camera_condition(cameras.c2w, keep_camera))
-        return F.mse_loss(eps, noise)
+            eps = self.prior.predict_noise(draw.noisy, draw.t, cond.with_class_labels(camera_condition(cameras.c2w, keep_camera)))
+        return F.mse_loss(eps, draw.noise)
 
-    def loss(self, images: Tensor, cameras: Cameras, prompts: PromptEmbeddings, step: int) -> tuple[Tensor, dict]:
+    def loss(self, images: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``vsd + lora`` for renders ``[B,3,H,W]`` in [0,1].
 
         The gradient reaching the images is exactly the VSD gradient (the LoRA term sees only
         detached latents); the LoRA term's gradient reaches only the LoRA and camera weights.
         """
         latents = self.prior.encode_images(resize_to_prior(images, self.prior.image_size)).float()
-        grad, stats = self.latent_gradient(latents, cameras, prompts, step)
+        grad, stats = self.latent_gradient(latents, cameras, condition, step)
         vsd = latents_surrogate_loss(latents, grad)
-        lora = self.lora_loss(latents, cameras, prompts)
+        lora = self.lora_loss(latents, cameras, condition)
         stats["lora"] = float(lora.detach())
         return vsd + lora, stats

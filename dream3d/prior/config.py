@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from dream3d.prior.model import BUNDLED_PRIOR
+from dream3d.prior.source import BUNDLED_PRIOR
 
 
 @dataclass
 class PriorConfig:
     """The frozen diffusion prior."""
 
+    type: Literal["text"] = "text"
+    """The kind of prior (``dream3d.prior.factory.PRIORS``): ``text`` is a text-to-image latent
+    diffusion model in the Stable Diffusion layout."""
     pretrained: str = BUNDLED_PRIOR
     """A local diffusers folder or a hub id (e.g. stabilityai/stable-diffusion-2-1-base)."""
     half_precision: bool = True

@@ -1,42 +1,27 @@
-"""The frozen latent diffusion prior, built from diffusers components.
+"""The frozen text-to-image latent diffusion prior, built from diffusers components.
 
-``Prior`` is built from its components (unet, vae, text_encoder, tokenizer, scheduler), as
-diffusers pipelines are. ``Prior.from_pretrained`` is the one place that loads weights: a
+``TextToImagePrior`` implements ``dream3d.interfaces.Prior``. It is built from its components (unet, vae, text_encoder, tokenizer, scheduler), as
+diffusers pipelines are. ``TextToImagePrior.from_pretrained`` is the one place that loads weights: a
 local diffusers folder (the bundled ``extern/priors/dream3d-shapes``) or a hub id such as
 ``stabilityai/stable-diffusion-2-1-base``. On CUDA the prior runs in fp16, on CPU in fp32
 (fp16 LayerNorm is not implemented on CPU).
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import socket
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from dream3d.interfaces.condition import Conditioning
+from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError, resolve_source
+from dream3d.prior.vocabulary import check_words, read_vocabulary
+
 log = logging.getLogger(__name__)
 
-BUNDLED_PRIOR = "extern/priors/dream3d-shapes"
-"""The bundled prior, relative to the repository root (or the working directory)."""
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HUB_HOST = ("huggingface.co", 443)
-
-
-class PriorLoadError(RuntimeError):
-    """A prior could not be loaded; the message says what was tried and what to do."""
-
-
-class OutOfVocabularyError(ValueError):
-    """A prompt uses words that a closed-vocabulary prior (the bundled one) never saw."""
-
-
-class Prior(nn.Module):
-    """A frozen latent diffusion model used as a score function.
+class TextToImagePrior(nn.Module):
+    """A frozen text-conditioned latent diffusion model (Stable Diffusion layout) used as a score function.
 
     Latents follow Stable Diffusion (Rombach et al. 2022): ``z = vae.encode(2x-1) * s``
     with ``s = vae.config.scaling_factor``.
@@ -60,7 +45,7 @@ class Prior(nn.Module):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> "Prior":
+    def from_pretrained(cls, name_or_path: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> "TextToImagePrior":
         """Load a diffusers Stable-Diffusion-style folder or hub id (public diffusers API)."""
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import AutoTokenizer, CLIPTextModel
@@ -68,7 +53,7 @@ class Prior(nn.Module):
         device = torch.device(device)
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
-        source, local_only = _resolve_source(name_or_path)
+        source, local_only = resolve_source(name_or_path)
         kwargs = dict(local_files_only=local_only)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
@@ -81,7 +66,7 @@ class Prior(nn.Module):
                 f"Could not load the diffusion prior '{name_or_path}' from {source}: {error}\n"
                 f"The bundled CPU prior is '{BUNDLED_PRIOR}' (system.prior.pretrained={BUNDLED_PRIOR})."
             ) from None
-        vocabulary = _read_vocabulary(source)
+        vocabulary = read_vocabulary(source)
         prior = cls(unet, vae, text_encoder, tokenizer, scheduler, vocabulary=vocabulary, name=str(name_or_path))
         log.info("Loaded prior %s on %s (%s)", name_or_path, device, str(dtype).replace("torch.", ""))
         return prior.to(device)
@@ -106,7 +91,7 @@ class Prior(nn.Module):
 
     @property
     def latent_channels(self) -> int:
-        return int(self.unet.config.in_channels)
+        return int(self.vae.config.latent_channels)
 
     @property
     def latent_size(self) -> int:
@@ -119,20 +104,8 @@ class Prior(nn.Module):
 
     # ------------------------------------------------------------------ text
     def check_prompt(self, prompt: str) -> None:
-        """Refuse words a closed-vocabulary prior never saw (spec: out-of-vocabulary prompts)."""
-        if self.vocabulary is None:
-            return
-        words = re.findall(r"[a-z0-9']+", prompt.lower())
-        unknown = [w for w in words if w not in self.vocabulary]
-        if unknown:
-            raise OutOfVocabularyError(
-                f"The prompt {prompt!r} uses words the prior '{self.name}' does not know: "
-                f"{', '.join(sorted(set(unknown)))}.\n"
-                f"It knows only: {', '.join(self.vocabulary)}.\n"
-                "For open-vocabulary prompts use a real prior on a GPU, e.g. "
-                "--config configs/dreamfusion-sd.yaml (system.prior.pretrained="
-                "stabilityai/stable-diffusion-2-1-base)."
-            )
+        """Refuse words a closed-vocabulary prior never saw (``dream3d.prior.vocabulary``)."""
+        check_words(prompt, self.vocabulary, self.name)
 
     @torch.no_grad()
     def encode_text(self, prompts: list[str]) -> Tensor:
@@ -162,11 +135,18 @@ class Prior(nn.Module):
         x = self.vae.decode(latents.to(self.dtype) / self.vae.config.scaling_factor).sample
         return (x.float() * 0.5 + 0.5).clamp(0.0, 1.0)
 
-    def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, text_embeddings: Tensor, class_labels: Tensor | None = None) -> Tensor:
-        """The UNet's noise prediction ``eps_hat(z_t, t, y)`` in fp32."""
+    def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, conditioning: Conditioning) -> Tensor:
+        """The UNet's noise prediction ``eps_hat(z_t, t, y)`` in fp32.
+
+        ``conditioning.context`` is the text ``[B,L,D]`` (cross-attention); ``class_labels``,
+        when set, is added to the timestep embedding (VSD's camera); ``concat`` is joined to
+        the latents along channels.
+        """
+        sample = noisy_latents if conditioning.concat is None else torch.cat([noisy_latents, conditioning.concat], dim=1)
+        labels = conditioning.class_labels
         eps = self.unet(
-            noisy_latents.to(self.dtype), timesteps, encoder_hidden_states=text_embeddings.to(self.dtype),
-            class_labels=None if class_labels is None else class_labels.to(self.dtype),
+            sample.to(self.dtype), timesteps, encoder_hidden_states=conditioning.context.to(self.dtype),
+            class_labels=None if labels is None else labels.to(self.dtype),
         ).sample
         return eps.float()
 
@@ -174,62 +154,3 @@ class Prior(nn.Module):
         """Forward diffusion ``z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps`` (Ho et al. 2020, eq. 4)."""
         abar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1).to(latents.dtype)
         return abar.sqrt() * latents + (1.0 - abar).sqrt() * noise
-
-
-def _resolve_source(name_or_path: str) -> tuple[str, bool]:
-    """Find a local folder for ``name_or_path`` or decide that the hub must be asked.
-
-    Returns ``(source, local_files_only)``. Raises ``PriorLoadError`` within seconds when
-    the name is neither a local folder, nor in the local hub cache, nor reachable.
-    """
-    candidates = [Path(name_or_path).expanduser()]
-    if not Path(name_or_path).is_absolute():
-        candidates.append(REPO_ROOT / name_or_path)
-    for candidate in candidates:
-        if (candidate / "model_index.json").is_file() or (candidate / "unet").is_dir():
-            return str(candidate), True
-    tried = [str(c) for c in candidates]
-    looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", name_or_path) is not None
-    if not looks_like_hub_id:
-        raise PriorLoadError(_not_found_message(name_or_path, tried))
-    if _in_hub_cache(name_or_path):
-        return name_or_path, True
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") or not _hub_reachable():
-        tried.append(f"the Hugging Face cache and hub ({HUB_HOST[0]} is unreachable or HF_HUB_OFFLINE is set)")
-        raise PriorLoadError(_not_found_message(name_or_path, tried))
-    return name_or_path, False
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(repo_id, "model_index.json")
-        return isinstance(found, str)
-    except Exception:  # noqa: BLE001 - a broken cache just means "not cached"
-        return False
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection(HUB_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _not_found_message(name: str, tried: list[str]) -> str:
-    return (
-        f"Diffusion prior '{name}' not found. Tried: {'; '.join(tried)}.\n"
-        f"On a CPU, use the bundled prior: system.prior.pretrained={BUNDLED_PRIOR} "
-        "(configs/dreamfusion.yaml does). If it is missing, train it with "
-        f"`python -m dream3d.prior.train_shapes --out {BUNDLED_PRIOR}`. "
-        "For Stable Diffusion, connect to the hub once or pass a local diffusers folder."
-    )
-
-
-def _read_vocabulary(source: str) -> list[str] | None:
-    path = Path(source) / "vocabulary.json"
-    if not path.is_file():
-        return None
-    return list(json.loads(path.read_text())["words"])

@@ -1,7 +1,8 @@
-"""Prompt embeddings: view-dependent prompts, a negative prompt and the embedding cache.
+"""The text condition: view-dependent prompts, a negative prompt and the embedding cache.
 
 View-dependent prompting is DreamFusion's (Poole et al. 2022, sec. 3.2): the view label
 of each camera appends ", front view", ", side view", ", back view" or ", overhead view".
+``TextCondition`` implements ``dream3d.interfaces.Condition``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch
 from torch import Tensor
 
 from dream3d.cameras import VIEW_SUFFIXES, Cameras
-from dream3d.prior.model import Prior
+from dream3d.interfaces.condition import Conditioning
+from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.text_cache import TextEmbeddingCache, model_key
 
 
@@ -27,20 +29,20 @@ class PromptConfig:
 
 
 @dataclass
-class PromptEmbeddings:
+class TextCondition:
     """Conditional embeddings per view label, and the negative (unconditional) one."""
 
     by_view: dict[str, Tensor]  # label -> [L,D]
     negative: Tensor  # [L,D]
 
-    def for_cameras(self, cameras: Cameras) -> tuple[Tensor, Tensor]:
-        """``(cond [B,L,D], uncond [B,L,D])`` for a batch of cameras."""
+    def for_cameras(self, cameras: Cameras) -> tuple[Conditioning, Conditioning]:
+        """``(cond, uncond)`` with ``context [B,L,D]`` each, for a batch of cameras."""
         cond = torch.stack([self.by_view[label] for label in cameras.view_labels()])
         uncond = self.negative.unsqueeze(0).expand_as(cond)
-        return cond, uncond
+        return Conditioning(cond), Conditioning(uncond)
 
-    def to(self, device: torch.device | str) -> "PromptEmbeddings":
-        return PromptEmbeddings({k: v.to(device) for k, v in self.by_view.items()}, self.negative.to(device))
+    def to(self, device: torch.device | str) -> "TextCondition":
+        return TextCondition({k: v.to(device) for k, v in self.by_view.items()}, self.negative.to(device))
 
 
 def view_prompts(prompt: str, view_dependent: bool) -> dict[str, str]:
@@ -48,13 +50,13 @@ def view_prompts(prompt: str, view_dependent: bool) -> dict[str, str]:
     return {label: prompt + suffix if view_dependent else prompt for label, suffix in VIEW_SUFFIXES.items()}
 
 
-def build_prompt_embeddings(
-    prior: Prior,
+def build_text_condition(
+    prior: TextToImagePrior,
     prompt: str,
     negative_prompt: str = "",
     config: PromptConfig | None = None,
     cache_dir: Path | None = None,
-) -> PromptEmbeddings:
+) -> TextCondition:
     """Embed every text the run needs, once, then free the text encoder.
 
     Raises ``OutOfVocabularyError`` for words a closed-vocabulary prior does not know.
@@ -80,7 +82,7 @@ def build_prompt_embeddings(
     if prior.text_encoder is not None:
         prior.free_text_encoder()
     device, dtype = prior.device, prior.dtype
-    return PromptEmbeddings(
+    return TextCondition(
         by_view={label: found[text].to(device, dtype) for label, text in texts.items()},
         negative=found[negative_prompt].to(device, dtype),
     )

@@ -18,11 +18,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from dream3d.prior.model import BUNDLED_PRIOR, OutOfVocabularyError, Prior, PriorLoadError
+from dream3d.guidance.diffusion import ddim_denoise
+from dream3d.interfaces import Conditioning
+from dream3d.prior.model import TextToImagePrior
+from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError
+from dream3d.prior.vocabulary import OutOfVocabularyError
 
 
 @torch.no_grad()
-def ddim_sample(prior: Prior, prompt: str, n: int = 16, steps: int = 50, scale: float = 7.5,
+def ddim_sample(prior: TextToImagePrior, prompt: str, n: int = 16, steps: int = 50, scale: float = 7.5,
                 seed: int = 0, negative_prompt: str = "") -> Tensor:
     """``n`` images ``[n,3,H,W]`` in [0,1] for ``prompt`` (raises ``OutOfVocabularyError``)."""
     from diffusers import DDIMScheduler
@@ -31,18 +35,12 @@ def ddim_sample(prior: Prior, prompt: str, n: int = 16, steps: int = 50, scale: 
     scheduler = DDIMScheduler.from_config(prior.scheduler.config)
     scheduler.set_timesteps(steps)
     text = prior.encode_text([negative_prompt, prompt])  # [2,L,D]
-    uncond, cond = text[:1].expand(n, -1, -1), text[1:].expand(n, -1, -1)
-    embeddings = torch.cat([uncond, cond])  # [2n,L,D]
+    uncond, cond = Conditioning(text[:1].expand(n, -1, -1)), Conditioning(text[1:].expand(n, -1, -1))
     generator = torch.Generator().manual_seed(seed)
     size = prior.latent_size
     latents = torch.randn(n, prior.latent_channels, size, size, generator=generator)  # [n,C,h,w]
     latents = (latents * scheduler.init_noise_sigma).to(prior.device, prior.dtype)
-    for t in scheduler.timesteps:
-        model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)  # [2n,C,h,w]
-        timestep = torch.full((2 * n,), int(t), device=prior.device, dtype=torch.long)
-        eps_uncond, eps_cond = prior.predict_noise(model_input, timestep, embeddings).chunk(2)
-        eps = eps_uncond + scale * (eps_cond - eps_uncond)
-        latents = scheduler.step(eps.to(latents.dtype), t, latents).prev_sample
+    latents = ddim_denoise(prior, scheduler, latents, scheduler.timesteps, cond, uncond, scale)
     return prior.decode_latents(latents).float().cpu()
 
 
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from dream3d.media import to_uint8, write_image
 
     try:
-        prior = Prior.from_pretrained(args.prior, device=args.device)
+        prior = TextToImagePrior.from_pretrained(args.prior, device=args.device)
         images = ddim_sample(prior, args.prompt, n=args.n, steps=args.steps, scale=args.scale, seed=args.seed)
     except OutOfVocabularyError as error:
         print(error, file=sys.stderr)

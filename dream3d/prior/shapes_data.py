@@ -19,24 +19,13 @@ from torch import Tensor
 from dream3d.cameras import CameraSampler, CameraSamplerConfig, Cameras
 from dream3d.prior import primitives
 from dream3d.prior.catalog import COLOURS, SHAPES, caption, is_held_out
+from dream3d.render.light import AMBIENT, DIFFUSE, world_light
 
-AMBIENT = 0.35
-DIFFUSE = 0.65
-LIGHT_CAMERA = (-0.45, -0.55, -0.70)
-"""Direction towards the light in OpenCV camera space (x right, y down, z forward):
-left, up and towards the camera, i.e. in front of the object. Normalised on use."""
 
 
 def seen_pairs() -> list[tuple[str, str]]:
     """The (colour, shape) pairs shown in training, in table order (30 of 36)."""
     return [(c, s) for s in SHAPES for c in COLOURS if not is_held_out(c, s)]
-
-
-def light_direction(cameras: Cameras) -> Tensor:
-    """World-space unit direction towards the light, ``[B,3]``."""
-    light = torch.tensor(LIGHT_CAMERA, dtype=cameras.c2w.dtype, device=cameras.device)
-    light = light / light.norm()
-    return cameras.c2w[:, :3, :3] @ light  # [B,3]
 
 
 def render(shapes: list[str], colours: list[str], cameras: Cameras, supersample: int = 3) -> tuple[Tensor, Tensor]:
@@ -48,7 +37,7 @@ def render(shapes: list[str], colours: list[str], cameras: Cameras, supersample:
     height, width = cameras.height, cameras.width
     fine = cameras.with_resolution(height * supersample, width * supersample)
     origins, directions = fine.rays()  # [B,h,w,3] each
-    lights = light_direction(cameras)  # [B,3]
+    lights = world_light(cameras.c2w)  # [B,3]
     batch = len(cameras)
     rgb = torch.ones(batch, fine.height, fine.width, 3)
     alpha = torch.zeros(batch, fine.height, fine.width)

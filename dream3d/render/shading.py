@@ -1,22 +1,24 @@
 """DreamFusion's shading modes (Poole et al. 2022, sec. 3.1): albedo, lambertian with a
 random light, and textureless (lambertian with white albedo).
 
-The light direction is drawn near a direction fixed in camera space, so that shaded
-renders look like the bundled prior's training images (spec: light from the upper left,
-in front of the object), with a random jitter per step.
+The light direction is drawn near the direction fixed in camera space that the bundled
+prior's training images use (``dream3d.render.light``), with a random jitter per step.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dream3d.cameras import Cameras
+from dream3d.interfaces.representation import RenderMode
+from dream3d.render.light import AMBIENT, DIFFUSE, LIGHT_DIRECTION_CAMERA, camera_light
 
-SHADING_MODES = ("albedo", "lambertian", "textureless")
+SHADING_MODES = get_args(RenderMode)
 
 
 @dataclass
@@ -25,11 +27,11 @@ class ShadingConfig:
 
     probabilities: tuple[float, float, float] = (0.3, 0.5, 0.2)
     """Chance of (albedo, lambertian, textureless) at each training step."""
-    ambient: float = 0.35
+    ambient: float = AMBIENT
     """Ambient term of lambertian shading."""
-    diffuse: float = 0.65
+    diffuse: float = DIFFUSE
     """Diffuse term: colour = albedo * (ambient + diffuse * max(0, n.l))."""
-    light_direction_camera: tuple[float, float, float] = (-1.0, -1.0, -1.5)
+    light_direction_camera: tuple[float, float, float] = LIGHT_DIRECTION_CAMERA
     """Direction towards the light in camera space (x right, y down, z forward)."""
     light_jitter_deg: float = 30.0
     """Random angular jitter of the light around that direction at training time."""
@@ -43,8 +45,7 @@ def sample_mode(config: ShadingConfig) -> str:
 
 def light_directions(cameras: Cameras, config: ShadingConfig, jitter: bool) -> Tensor:
     """Unit world-space directions towards the light, ``[B,3]``."""
-    base = F.normalize(torch.tensor(config.light_direction_camera, dtype=torch.float32), dim=0)
-    base = base.to(cameras.device).expand(len(cameras), 3)
+    base = camera_light(config.light_direction_camera).to(cameras.device).expand(len(cameras), 3)
     if jitter and config.light_jitter_deg > 0:
         noise = torch.randn(len(cameras), 3).to(cameras.device) * math.radians(config.light_jitter_deg)
         base = F.normalize(base + noise - (noise * base).sum(-1, keepdim=True) * base, dim=-1)

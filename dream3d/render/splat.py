@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -247,7 +247,7 @@ def splat_backend(backend: str = "auto") -> str:
 class SplatConfig:
     """Gaussian rasterisation."""
 
-    backend: str = "auto"
+    backend: Literal["auto", "torch", "gsplat"] = "auto"
     """``auto`` (gsplat with CUDA, else torch), ``torch`` or ``gsplat``."""
     tile_size: int = 0
     """Tile width of the torch rasteriser, pixels; 0 = 4 for small splats (median radius < 8 px), else 8."""

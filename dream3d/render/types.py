@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor
 
 
@@ -21,3 +22,12 @@ class Render:
     def images(self) -> Tensor:
         """``rgb`` as ``[B,3,H,W]``, the layout the guidance takes."""
         return self.rgb.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def cat(renders: list["Render"]) -> "Render":
+        """Renders of separate camera batches joined along the batch (extras are dropped)."""
+        def join(name: str):
+            values = [getattr(r, name) for r in renders]
+            return None if any(v is None for v in values) else torch.cat(values)
+
+        return Render(rgb=join("rgb"), alpha=join("alpha"), depth=join("depth"), normal=join("normal"))

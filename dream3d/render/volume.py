@@ -10,6 +10,7 @@ On CUDA, ``nerfacc.OccGridEstimator`` does the sampling (see ``volume_nerfacc.py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from nerfacc import accumulate_along_rays, render_weight_from_density
@@ -31,7 +32,7 @@ class VolumeRendererConfig:
     """Stratified samples per ray inside the bounding sphere."""
     stratified: bool = True
     """Jitter the samples within their bins while training."""
-    backend: str = "auto"
+    backend: Literal["auto", "torch", "nerfacc"] = "auto"
     """``auto`` (nerfacc's OccGridEstimator on CUDA, else torch), ``torch`` or ``nerfacc``."""
     occupancy: OccupancyGridConfig = field(default_factory=OccupancyGridConfig)
     """The occupancy grid that skips empty space."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 class BackgroundConfig:
     """What the renderer composites the scene over."""
 
-    type: str = "solid"
+    type: Literal["solid", "learned"] = "solid"
     """``solid`` or ``learned`` (a small MLP of the ray direction, as in DreamFusion)."""
     color: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """The solid colour (and the learned background's initial colour)."""

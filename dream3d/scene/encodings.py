@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +25,9 @@ HASH_PRIMES = (1, 2654435761, 805459861)
 class EncodingConfig:
     """Multiresolution grid encoding settings."""
 
-    type: str = "hashgrid"
+    type: Literal["hashgrid", "densegrid"] = "hashgrid"
     """``hashgrid`` (Instant-NGP) or ``densegrid``."""
-    backend: str = "auto"
+    backend: Literal["auto", "torch", "tcnn"] = "auto"
     """Hash grid backend: ``auto`` (tinycudann if available), ``torch`` or ``tcnn``."""
     n_levels: int = 8
     """Number of resolution levels (hash grid)."""

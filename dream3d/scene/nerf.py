@@ -7,6 +7,7 @@ distillation an object to shape instead of empty space.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +29,9 @@ class NeRFConfig:
     """Hidden layers of the MLP."""
     bounds_radius: float = 1.0
     """The scene lives inside this sphere (and its bounding cube)."""
-    density_activation: str = "softplus"
+    density_activation: Literal["softplus", "exp"] = "softplus"
     """``softplus`` or ``exp`` (truncated-exponential gradient)."""
-    density_bias: str = "blob"
+    density_bias: Literal["blob", "none"] = "blob"
     """Initial density shape: ``blob`` (centre Gaussian-like bump) or ``none``."""
     blob_density: float = 10.0
     """Density added at the centre by the blob."""

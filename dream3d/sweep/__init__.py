@@ -5,7 +5,7 @@
 - ``spec``: the sweep file's typed schema (``grid``, ``zip``, ``prompts``, ``prompts_file``,
   ``seed``, ``overrides``, ``resources``, ``retries``); unknown keys are errors.
 - ``expand``: the trials (a cartesian product) and their validated run configs.
-- ``worker``: one trial, through the same path as ``launch.py`` (``load_config`` + ``train``).
+- ``worker``: one trial, through the same path as ``launch.py`` (``load_config`` + ``dream3d.service.train``).
 - ``executors``: ``local`` (in process, or ``--parallel N`` spawned processes with
   ``cores // N`` threads each) and ``ray`` (one Ray task per trial, with the sweep's
   ``resources``; Ray retries a failed trial ``retries`` times).

@@ -19,6 +19,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dream3d.config import ConfigError, RunConfig, merge_into_schema, parse_dotlist, read_yaml
+from dream3d.methods import run_config_class
+from dream3d.naming import slugify
+from dream3d.preflight import check_run
 from dream3d.sweep.spec import SweepSpec, flatten
 
 
@@ -61,8 +64,6 @@ def _label(key: str, value: Any) -> str:
 
 def expand_trials(spec: SweepSpec) -> List[Trial]:
     """The trials of ``spec`` (one trial with no overrides when nothing varies)."""
-    from dream3d.cli import slugify
-
     axes: List[List[Dict[str, Any]]] = []
     if spec.prompts:
         axes.append([{"system.prompt": prompt} for prompt in spec.prompts])
@@ -90,8 +91,6 @@ def resolve_trials(
     The layers shared by all trials are merged once; each trial then merges only its own
     values. Command-line keys never clash with trial keys, so the order is the documented one.
     """
-    from dream3d.systems import run_config_class
-
     yaml_cfg = read_yaml(config_path)
     cli = parse_dotlist(cli_overrides)
     command_line = set(flatten(flags)) | {item.split("=", 1)[0].lstrip("+") for item in cli_overrides}
@@ -113,4 +112,8 @@ def resolve_trials(
             raise
         trial.config = OmegaConf.to_object(merged)
         trial.config_yaml = OmegaConf.to_yaml(merged)
+        try:
+            check_run(trial.config)  # what each trial would refuse at run time, refused now
+        except ConfigError as error:
+            raise ConfigError(f"{sweep_path}, trial {trial.id}: {error}") from None
     return trials

@@ -91,7 +91,7 @@ def _evaluator():
 
 def uses_bundled_prior(config: Any) -> bool:
     """Whether a run config distils from the bundled prior (the one with ground truth)."""
-    from dream3d.prior.model import BUNDLED_PRIOR, REPO_ROOT
+    from dream3d.prior.source import BUNDLED_PRIOR, REPO_ROOT
 
     prior = getattr(getattr(config, "system", None), "prior", None)
     name = getattr(prior, "pretrained", None)

@@ -12,6 +12,8 @@ from typing import Any, List, Tuple
 
 from dream3d.atomic import write_text
 from dream3d.config import ConfigError
+from dream3d.exit_codes import EXIT_INTERRUPTED, EXIT_RUNTIME_ERROR
+from dream3d.launch_args import flag_values
 from dream3d.sweep.executors import import_ray, run_local, run_ray
 from dream3d.sweep.expand import Trial, expand_trials, resolve_trials
 from dream3d.sweep.gallery import write_gallery
@@ -88,8 +90,6 @@ def run_sweep(spec: SweepSpec, trials: List[Trial], sweep_dir: Path, executor: s
 def run_sweep_cli(args: argparse.Namespace) -> int:
     """Entry point of ``launch.py --config X --sweep S``: exit 0 if every trial is ok or
     skipped, 1 if any failed, 130 if interrupted, 2 (``ConfigError``) for a bad sweep."""
-    from dream3d.cli import EXIT_INTERRUPTED, EXIT_RUNTIME_ERROR, flag_values
-
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}.")
     if args.executor == "ray":

@@ -1,6 +1,6 @@
 """One attempt at one trial, in whichever process runs it (the driver, a local worker
 process or a Ray worker). It goes through the same code path as ``launch.py``:
-``load_config`` on the trial's ``config.yaml``, then ``dream3d.cli.train``.
+``load_config`` on the trial's ``config.yaml``, then ``dream3d.service.train``.
 
 Imports of torch and the rest of dream3d happen inside the functions, so a spawned
 worker can limit its thread count before torch starts its thread pools.
@@ -65,8 +65,9 @@ def run_trial(task: TrialTask) -> TrialResult:
     row is also written to ``<run_dir>/trial.json``, which resuming the sweep reads.
     """
     from dream3d.atomic import write_text
-    from dream3d.cli import EXIT_INTERRUPTED, train
-    from dream3d.config import load_config
+    from dream3d.exit_codes import EXIT_INTERRUPTED
+    from dream3d.methods import load_config
+    from dream3d.service import train
 
     limit_threads(task.threads)
     if task.cwd and Path(task.cwd).is_dir():

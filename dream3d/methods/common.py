@@ -1,0 +1,45 @@
+"""What every score-distillation method is told, and the pieces of recipes they share."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dream3d.config import ConfigError
+from dream3d.guidance.factory import build_guidance
+from dream3d.guidance.sds import GuidanceConfig
+from dream3d.interfaces import Guidance, Prior
+from dream3d.prior.config import PriorConfig
+from dream3d.prior.prompts import PromptConfig
+
+
+@dataclass
+class DistillationConfig:
+    """What every score-distillation method is told: the prompt, the prior and the guidance."""
+
+    prompt: str = "a red cube"
+    """What to make."""
+    negative_prompt: str = ""
+    """Unconditional branch of classifier-free guidance."""
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    """The frozen diffusion prior."""
+    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
+    """View-dependent prompts and the embedding cache."""
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    """Score distillation: ``type: sds`` or ``type: vsd``."""
+
+
+def distillation(config: GuidanceConfig, schedule_steps: int) -> Callable[[Prior], Guidance]:
+    """The builder of a score-distillation guidance whose timestep schedule spans ``schedule_steps``."""
+    return lambda prior: build_guidance(prior, config, schedule_steps)
+
+
+def recipe_inputs(system: DistillationConfig) -> dict:
+    """The ``Recipe`` fields every distillation method fills the same way."""
+    return {"prior": system.prior, "prompt": system.prompt, "negative_prompt": system.negative_prompt,
+            "prompt_processing": system.prompt_processing}
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ``ConfigError(message)`` unless ``condition``."""
+    if not condition:
+        raise ConfigError(message)

@@ -1,0 +1,35 @@
+"""Build a prior and its condition from config: the one place that picks classes by name.
+
+``PRIORS`` maps ``prior.type`` to a loader ``(pretrained, device, dtype) -> Prior``, and
+``CONDITIONS`` maps it to the builder of the condition that prior takes. A plugin adds a
+kind of prior by adding one entry to each (see ``docs/architecture.md``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from dream3d.interfaces import Condition, Prior
+from dream3d.prior.config import PriorConfig
+from dream3d.prior.model import TextToImagePrior
+from dream3d.prior.prompts import PromptConfig, build_text_condition
+
+PRIORS: dict[str, Callable[..., Prior]] = {"text": TextToImagePrior.from_pretrained}
+CONDITIONS: dict[str, Callable[..., Condition]] = {"text": build_text_condition}
+
+
+def prior_dtype(config: PriorConfig, device: torch.device) -> torch.dtype:
+    """fp16 on CUDA when asked for, else fp32 (fp16 LayerNorm does not run on a CPU)."""
+    return torch.float16 if device.type == "cuda" and config.half_precision else torch.float32
+
+
+def build_prior(config: PriorConfig, device: torch.device) -> Prior:
+    """Load the frozen prior named by ``config``."""
+    return PRIORS[config.type](config.pretrained, device=device, dtype=prior_dtype(config, device))
+
+
+def build_condition(prior: Prior, config: PriorConfig, prompt: str, negative_prompt: str,
+                    prompt_config: PromptConfig) -> Condition:
+    """The condition of ``prior`` for this prompt (text embeddings are made once, then cached)."""
+    return CONDITIONS[config.type](prior, prompt, negative_prompt, prompt_config)
