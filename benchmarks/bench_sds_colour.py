@@ -27,9 +27,9 @@ from dream3d.cameras import Cameras  # noqa: E402
 from dream3d.eval.colour import nearest_colour  # noqa: E402
 from dream3d.guidance.schedules import TimestepConfig  # noqa: E402
 from dream3d.guidance.sds import SDS, GuidanceConfig  # noqa: E402
-from dream3d.prior import Prior, shapes_data  # noqa: E402
+from dream3d.prior import TextToImagePrior, shapes_data  # noqa: E402
 from dream3d.prior.catalog import COLOURS, parse_prompt  # noqa: E402
-from dream3d.prior.prompts import PromptEmbeddings, build_prompt_embeddings  # noqa: E402
+from dream3d.prior.prompts import TextCondition, build_text_condition  # noqa: E402
 
 
 def fixed_view(shape: str, colour: str) -> tuple[torch.Tensor, torch.Tensor, Cameras]:
@@ -42,7 +42,7 @@ def fixed_view(shape: str, colour: str) -> tuple[torch.Tensor, torch.Tensor, Cam
     return mask, shading, camera
 
 
-def run(prior: Prior, embeddings: PromptEmbeddings, space: str, mode: str, args: argparse.Namespace) -> list[list[float]]:
+def run(prior: TextToImagePrior, embeddings: TextCondition, space: str, mode: str, args: argparse.Namespace) -> list[list[float]]:
     """Mean object albedo after every 100 steps."""
     target = parse_prompt(args.prompt)
     mask, shading, camera = fixed_view(target.shape, target.colour)
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if parse_prompt(args.prompt) is None:
         parser.error(f"--prompt must name one bundled-prior colour and shape, got {args.prompt!r}")
-    prior = Prior.from_pretrained(args.prior)
+    prior = TextToImagePrior.from_pretrained(args.prior)
     target = COLOURS[parse_prompt(args.prompt).colour]
-    embeddings = build_prompt_embeddings(prior, args.prompt)  # view-dependent: this camera reads "front view"
+    embeddings = build_text_condition(prior, args.prompt)  # view-dependent: this camera reads "front view"
     rows, results = [], {}
     for mode in ("global", "pixel"):
         for space in ("latent", "image"):

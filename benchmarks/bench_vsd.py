@@ -93,14 +93,14 @@ def guidance_steps(prior_path: str, image_size: int):
     """Step functions of SDS and VSD guidance, each on its own copy of the prior."""
     from dream3d.cameras import orbit_cameras
     from dream3d.guidance import GuidanceConfig, build_guidance
-    from dream3d.prior.model import Prior
-    from dream3d.prior.prompts import PromptConfig, build_prompt_embeddings
+    from dream3d.prior.model import TextToImagePrior
+    from dream3d.prior.prompts import PromptConfig, build_text_condition
 
     cameras = orbit_cameras(1, height=image_size, width=image_size)
 
     def make(kind: str):
-        prior = Prior.from_pretrained(prior_path)
-        prompts = build_prompt_embeddings(prior, "a red cube", "", PromptConfig(use_cache=False))
+        prior = TextToImagePrior.from_pretrained(prior_path)
+        prompts = build_text_condition(prior, "a red cube", "", PromptConfig(use_cache=False))
         guidance = build_guidance(prior, GuidanceConfig(type=kind, guidance_scale=7.5), max_steps=1000)
         image = torch.rand(1, 3, image_size, image_size, requires_grad=True)
         optimizers = list(getattr(guidance, "optimizers", dict)().values())
@@ -124,11 +124,11 @@ def vsd_sections(prior_path: str, steps: int) -> dict[str, float]:
     from dream3d.cameras import orbit_cameras
     from dream3d.guidance import GuidanceConfig, build_guidance
     from dream3d.guidance.camera_embedding import camera_condition
-    from dream3d.prior.model import Prior
-    from dream3d.prior.prompts import PromptConfig, build_prompt_embeddings
+    from dream3d.prior.model import TextToImagePrior
+    from dream3d.prior.prompts import PromptConfig, build_text_condition
 
-    prior = Prior.from_pretrained(prior_path)
-    prompts = build_prompt_embeddings(prior, "a red cube", "", PromptConfig(use_cache=False))
+    prior = TextToImagePrior.from_pretrained(prior_path)
+    prompts = build_text_condition(prior, "a red cube", "", PromptConfig(use_cache=False))
     vsd = build_guidance(prior, GuidanceConfig(type="vsd", guidance_scale=7.5), max_steps=1000)
     cameras = orbit_cameras(1)
     cond, uncond = prompts.for_cameras(cameras)
@@ -150,14 +150,15 @@ def vsd_sections(prior_path: str, steps: int) -> dict[str, float]:
 
 def system_steps(prior_path: str):
     """Step functions of the DreamFusion system (SDS) and ProlificDreamer's NeRF stage (VSD)."""
-    from dream3d.config import load_config
-    from dream3d.systems import build_system
+    from dream3d.methods import build_recipe, load_config
+    from dream3d.recipe import RecipeRun
 
     def make(config_name: str, extra: list[str]):
-        overrides = [f"system.prior.pretrained={prior_path}", "system.prompt_processing.use_cache=false", *extra]
+        overrides = [f"system.prior.pretrained={prior_path}", "system.prompt_processing.use_cache=false",
+                     "system.stage=nerf" if "prolific" in config_name else "seed=0", *extra]
         config = load_config(REPO / "configs" / config_name, overrides)
-        system = build_system(config, torch.device("cpu"))
-        optimizers = list(system.optimizers().values())
+        system = RecipeRun(build_recipe(config), torch.device("cpu"))
+        optimizers = list(system.optimizers(0).values())
 
         def step(i: int) -> None:
             for optimizer in optimizers:

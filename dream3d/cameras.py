@@ -1,6 +1,6 @@
 """Cameras that orbit the origin, and the samplers that draw them.
 
-World convention (spec/bundled-prior.md): right-handed, +z up, objects centred on the
+World convention (docs/bundled-prior.md): right-handed, +z up, objects centred on the
 origin inside the unit sphere. Cameras look at the origin with world-up +z.
 ``elevation`` is the angle above the xy-plane, ``azimuth`` 0 is the +x axis and grows
 towards +y. All angles in this module are in degrees.
@@ -176,7 +176,7 @@ class Cameras:
         return uv, depth
 
     def view_labels(self) -> list[str]:
-        """``front``/``side``/``back``/``overhead`` per camera (spec/bundled-prior.md)."""
+        """``front``/``side``/``back``/``overhead`` per camera (docs/bundled-prior.md)."""
         return [view_label(float(e), float(a)) for e, a in zip(self.elevation, self.azimuth)]
 
 

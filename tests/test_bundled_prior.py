@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from dream3d.interfaces import Conditioning
+
+from dream3d.render.light import camera_light, world_light
+
 from dream3d.cameras import Cameras
 from dream3d.prior import primitives, shapes_data
 from dream3d.prior.catalog import COLOURS, SHAPES, is_held_out
@@ -84,7 +88,7 @@ def test_sphere_silhouette_matches_projected_disc():
 @pytest.mark.parametrize("colour", list(COLOURS))
 def test_colours_follow_the_spec_shading(colour):
     albedo = torch.tensor(COLOURS[colour])
-    light = torch.tensor(shapes_data.LIGHT_CAMERA) / torch.tensor(shapes_data.LIGHT_CAMERA).norm()
+    light = camera_light()
     assert light[0] < 0 and light[1] < 0 and light[2] < 0  # left, up, towards the camera
     # A cube seen head-on from +x: the centre pixel shows the +x face, normal = -z_camera.
     cameras = one_camera(0.0, 0.0)
@@ -96,7 +100,7 @@ def test_colours_follow_the_spec_shading(colour):
     # A sphere is brightest where its normal points at the light: there it shows its albedo.
     cameras = one_camera(10.0, 70.0)
     rgb, _ = shapes_data.render(["sphere"], [colour], cameras)
-    light_world = shapes_data.light_direction(cameras)[0]
+    light_world = world_light(cameras.c2w)[0]
     uv, _ = cameras.project((0.5 * light_world)[None, None])
     col, row = (int(v) for v in uv[0, 0])
     assert torch.allclose(rgb[0, :, row, col], albedo, atol=0.01)
@@ -143,13 +147,13 @@ def quick_prior(tmp_path_factory) -> Path:
 def test_quick_training_run_writes_a_loadable_pipeline(quick_prior):
     from diffusers import StableDiffusionPipeline
 
-    from dream3d.prior import Prior
+    from dream3d.prior import TextToImagePrior
 
     pipeline = StableDiffusionPipeline.from_pretrained(quick_prior, local_files_only=True)
     assert pipeline.safety_checker is None and pipeline.vae.config.scaling_factor > 0
     words = json.loads((quick_prior / "vocabulary.json").read_text())["words"]
     assert words == shapes_data.vocabulary()
-    prior = Prior.from_pretrained(str(quick_prior))
+    prior = TextToImagePrior.from_pretrained(str(quick_prior))
     assert (prior.image_size, prior.latent_channels, prior.vae_scale_factor) == (64, 4, 4)
     assert prior.scheduler.config.num_train_timesteps == 1000 and prior.scheduler.config.prediction_type == "epsilon"
     ids = prior.tokenizer("a red cube, back view").input_ids
@@ -193,11 +197,11 @@ def test_sampler_writes_a_grid(quick_prior, tmp_path):
 # ---------------------------------------------------------------- the shipped prior
 @pytest.mark.skipif(not (SHIPPED / "model_index.json").is_file(), reason="bundled prior not trained")
 def test_shipped_prior_is_trained():
-    from dream3d.prior import Prior
+    from dream3d.prior import TextToImagePrior
 
     size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
     assert size <= 25 * 2**20
-    prior = Prior.from_pretrained(str(SHIPPED))
+    prior = TextToImagePrior.from_pretrained(str(SHIPPED))
     cameras = one_camera(20.0, 100.0)
     images, _ = shapes_data.render(["cylinder"], ["blue"], cameras)
     latents = prior.encode_images(images)  # [1,4,16,16]
@@ -209,6 +213,6 @@ def test_shipped_prior_is_trained():
         t = torch.tensor([100, 300, 500, 700])
         noisy = prior.add_noise(latents.expand(4, -1, -1, -1), noise, t)
         text = prior.encode_text(["a blue cylinder, side view"] * 4)
-        eps = prior.predict_noise(noisy, t, text)
+        eps = prior.predict_noise(noisy, t, Conditioning(text))
     assert eps.shape == (4, 4, 16, 16)
     assert torch.mean((eps - noise) ** 2) < 0.3  # a trained denoiser, far below predicting zero (1.0)

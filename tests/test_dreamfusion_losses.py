@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 
 from dream3d.cli import main
-from dream3d.config import load_config
-from dream3d.systems import build_system
+from dream3d.methods import build_recipe, load_config
+from dream3d.recipe import RecipeRun
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["system.camera.height=16", "system.camera.width=16", "system.nerf.initial_shape.steps=5",
@@ -15,14 +15,15 @@ SMALL = ["system.camera.height=16", "system.camera.width=16", "system.nerf.initi
 
 
 def first_step_loss(tiny_prior_dir: Path, grid_tv: float) -> tuple[float, float]:
-    """Loss of step 0 and the grid's TV, from the same seed (so the SDS part is the same)."""
+    """Loss of step 0 and the grid's TV, from the same seed (so the SDS part is the same), through the
+    recipe engine: the NeRF stage weights its ``grid_tv`` regulariser by ``system.loss.grid_tv``."""
     config = load_config(REPO / "configs/dreamfusion.yaml",
                          [f"system.prior.pretrained={tiny_prior_dir}", f"system.loss.grid_tv={grid_tv}", *SMALL])
     torch.manual_seed(0)
-    system = build_system(config, torch.device("cpu"))
+    run = RecipeRun(build_recipe(config), torch.device("cpu"))
     torch.manual_seed(1)
-    loss, _ = system.training_step(0)
-    return float(loss.detach()), float(system.field.encoding.total_variation().detach())
+    loss, _ = run.training_step(0)
+    return float(loss.detach()), float(run.representations["nerf"].field.encoding.total_variation().detach())
 
 
 def test_grid_tv_adds_its_weight_times_the_grid_total_variation(tiny_prior_dir, one_thread):

@@ -10,8 +10,8 @@ from torch import nn
 from dream3d.cameras import orbit_cameras
 from dream3d.cli import main
 from dream3d.guidance.sdedit import SDEditConfig, SDEditTargets
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptEmbeddings
+from dream3d.prior.model import TextToImagePrior
+from dream3d.prior.prompts import TextCondition
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,8 @@ def test_sdedit_with_an_oracle_denoiser_returns_the_clean_image():
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
     images = torch.rand(1, 3, 8, 8) * 2 - 1  # latents == 2x - 1 of the [0,1] image below
     clean_image = (images + 1) / 2
-    prior = Prior(OracleUNet(images, torch.as_tensor(scheduler.alphas_cumprod)), IdentityVAE(), None, None, scheduler)
-    prompts = PromptEmbeddings({k: torch.ones(2, 4) for k in ("front", "side", "back", "overhead")}, torch.zeros(2, 4))
+    prior = TextToImagePrior(OracleUNet(images, torch.as_tensor(scheduler.alphas_cumprod)), IdentityVAE(), None, None, scheduler)
+    prompts = TextCondition({k: torch.ones(2, 4) for k in ("front", "side", "back", "overhead")}, torch.zeros(2, 4))
     targets = SDEditTargets(prior, SDEditConfig(guidance_scale=5.0, ddim_steps=10))
     for strength in (0.2, 0.6, 1.0):
         out = targets(clean_image, orbit_cameras(1, height=8, width=8), prompts, strength)
@@ -83,10 +83,11 @@ def test_dreamgaussian_run_writes_a_textured_glb(tiny_prior_dir, tmp_path):
 
 
 def test_resolution_ramp_and_stage_split(tiny_prior_dir):
-    from dream3d.config import load_config
-    from dream3d.systems import build_system
+    from dream3d.methods import build_recipe, load_config
 
     config = load_config(REPO / "configs/dreamgaussian.yaml", ["trainer.max_steps=100", "system.refine_steps=20"])
-    system = build_system(config, torch.device("cpu"), load_prior=False)
-    assert [system.resolution(s) for s in (0, 23, 24, 47, 48, 79)] == [32, 32, 48, 48, 64, 64]
-    assert not system.in_refinement(79) and system.in_refinement(80)
+    recipe = build_recipe(config)
+    gaussians, refine = recipe.stages
+    assert (gaussians.name, gaussians.steps, refine.name, refine.steps) == ("gaussians", 80, "refine", 20)
+    assert recipe.starts() == [0, 80] and refine.init_from == "previous" and refine.guidance == "sdedit"
+    assert [gaussians.cameras.resolution(s / 80) for s in (0, 23, 24, 47, 48, 79)] == [32, 32, 48, 48, 64, 64]

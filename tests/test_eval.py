@@ -129,17 +129,18 @@ def test_compare_refuses_a_file_that_is_not_a_batch(tmp_path, capsys):
 
 
 def test_an_interrupted_run_stops_the_batch(tmp_path, monkeypatch, capsys):
-    """Ctrl-C in one run (launch exits 130 after checkpointing) ends the batch; later prompts never start."""
-    import dream3d.cli
+    """Ctrl-C in one run (the service returns 130 after checkpointing) ends the batch; later prompts never start."""
+    import dream3d.service
     from dream3d.eval.__main__ import main
+    from dream3d.exit_codes import EXIT_INTERRUPTED
 
     launched = []
 
-    def interrupted_launch(argv):
-        launched.append(argv[argv.index("--prompt") + 1])
-        return dream3d.cli.EXIT_INTERRUPTED
+    def interrupted_train(config, run_dir, resume=False):
+        launched.append(config.system.prompt)
+        return EXIT_INTERRUPTED
 
-    monkeypatch.setattr(dream3d.cli, "main", interrupted_launch)
+    monkeypatch.setattr(dream3d.service, "train", interrupted_train)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red cube\na blue sphere\n")
     code = main(["--batch", str(prompts), "--config", "configs/dreamfusion.yaml", "--output-dir", str(tmp_path / "out")])

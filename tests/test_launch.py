@@ -113,7 +113,7 @@ def test_sigint_leaves_a_resumable_checkpoint(tiny_prior_dir, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Resume with: python launch.py --resume" in stderr
-    step = torch.load(out / "ckpts/last.ckpt", weights_only=False)["step"]
+    step = torch.load(out / "ckpts/last.ckpt", weights_only=False)["recipe"]["step"]
     assert 2 <= step < 100000
     assert launch("--resume", str(out), f"trainer.max_steps={step + 2}", "trainer.video=false", "trainer.export=false") == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == step + 2
@@ -141,6 +141,40 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tiny_p
     err = capsys.readouterr().err
     assert "diverged" in err and "step 3" in err and "last good checkpoint" in err
     after = torch.load(out / "ckpts/last.ckpt", weights_only=False)
-    assert after["step"] == before["step"] == 3
-    for key, value in before["modules"]["renderer"].items():
-        torch.testing.assert_close(after["modules"]["renderer"][key], value, rtol=0, atol=0)
+    assert after["recipe"]["step"] == before["recipe"]["step"] == 3
+    for key, value in before["recipe"]["stages"]["nerf"]["representation"].items():
+        torch.testing.assert_close(after["recipe"]["stages"]["nerf"]["representation"][key], value, rtol=0, atol=0)
+
+
+def test_out_of_vocabulary_prompt_is_refused_before_anything_loads(tmp_path):
+    """The bundled prior's vocabulary is read from its folder: no weights load, no shape is fitted."""
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "launch.py", "--config", "configs/dreamfusion.yaml", "--prompt", "a shiny red dragon",
+         "--output-dir", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 2
+    assert "'shiny', 'dragon'" in done.stderr and "It knows only:" in done.stderr and "a red" not in done.stderr
+    assert "Traceback" not in done.stderr and "Loading weights" not in done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("system.nerf.density_bias=blub", "system.nerf.density_bias"),
+    ("system.guidance.type=sdss", "system.guidance.type"),
+    ("trainer.max_steps=-5", "trainer.max_steps must be at least 1"),
+    ("system.camera.height=0", "system.camera.height must be in [8, 1024]"),
+    ("export.resolution=0", "export.resolution must be"),
+    ("system.guidance.guidance_scale=-1", "guidance_scale must be >= 0"),
+])
+def test_bad_values_are_refused_before_work(override, message, tmp_path, capsys):
+    code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "r"), override)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_output_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "taken"))
+    assert code == 2 and "is an existing file" in capsys.readouterr().err

@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 from dream3d.cameras import orbit_cameras
-from dream3d.guidance.schedules import TimestepConfig, TimestepSchedule, classifier_free_guidance, weighting
+from dream3d.guidance.diffusion import classifier_free_guidance, weighting
+from dream3d.guidance.schedules import TimestepConfig, TimestepSchedule
 from dream3d.guidance.sds import SDS, GuidanceConfig
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptEmbeddings
+from dream3d.prior.model import TextToImagePrior
+from dream3d.prior.prompts import TextCondition
 
 
 class StubUNet(nn.Module):
@@ -34,16 +35,16 @@ class StubUNet(nn.Module):
         return SimpleNamespace(sample=out)
 
 
-def make_prior(unet) -> Prior:
+def make_prior(unet) -> TextToImagePrior:
     from diffusers import DDPMScheduler
 
     scheduler = DDPMScheduler(num_train_timesteps=1000)
-    return Prior(unet, None, None, None, scheduler)
+    return TextToImagePrior(unet, None, None, None, scheduler)
 
 
-def make_prompts() -> PromptEmbeddings:
+def make_prompts() -> TextCondition:
     by_view = {k: torch.ones(3, 4) for k in ("front", "side", "back", "overhead")}
-    return PromptEmbeddings(by_view, -torch.ones(3, 4))
+    return TextCondition(by_view, -torch.ones(3, 4))
 
 
 @pytest.mark.parametrize("weighting_name", ["sds", "uniform", "fantasia3d"])
@@ -165,7 +166,7 @@ def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
     cond, uncond = 0.1 * torch.randn(1, 4, 8, 8), 0.1 * torch.randn(1, 4, 8, 8)
     unet = StubUNet(cond, uncond)
     unet.config = SimpleNamespace(in_channels=4, sample_size=8)
-    prior = Prior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
+    prior = TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
     sds = SDS(prior, GuidanceConfig(guidance_scale=7.5, space="image"), max_steps=100)
     images = torch.rand(1, 3, 32, 32, requires_grad=True)
 
@@ -188,11 +189,9 @@ def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
     assert (stepped - decoded).abs().sum() < (images.detach() - decoded).abs().sum()
 
 
-def test_image_space_is_refused_for_vsd_and_unknown_spaces():
+def test_image_space_is_refused_for_vsd():
     from dream3d.guidance.vsd import VSD
 
     prior = make_prior(StubUNet(torch.zeros(1), torch.zeros(1)))
-    with pytest.raises(ValueError, match="space"):
-        SDS(prior, GuidanceConfig(space="pixels"), max_steps=10)
     with pytest.raises(ValueError, match="space"):
         VSD(prior, GuidanceConfig(type="vsd", space="image"), max_steps=10)

@@ -11,10 +11,12 @@ import torch
 import trimesh
 from PIL import Image
 
-from dream3d.cli import EXIT_USER_ERROR, main
+from dream3d.cli import main
+from dream3d.exit_codes import EXIT_USER_ERROR
 from dream3d.export import ExportConfig
 from dream3d.scene.textured_mesh import MeshInputError, TexturedMeshScene, normalise
-from dream3d.systems.texture import TextureStageConfig, prepare_input_mesh
+from dream3d.representations.mesh_input import prepare_input_mesh
+from dream3d.representations.textured_mesh import TextureStageConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [
@@ -79,7 +81,8 @@ def test_huge_mesh_is_decimated_with_a_warning(tmp_path, caplog):
     trimesh.creation.icosphere(subdivisions=3).export(tmp_path / "ball.ply")  # 1280 faces
     config = TextureStageConfig(max_faces=300)
     with caplog.at_level(logging.WARNING):
-        mesh, _, texture = prepare_input_mesh(str(tmp_path / "ball.ply"), config, ExportConfig(texture_size=64))
+        asset = prepare_input_mesh(str(tmp_path / "ball.ply"), config, ExportConfig(texture_size=64))
+        mesh, texture = asset.mesh, asset.texture
     assert any("decimating" in r.message for r in caplog.records if r.levelno == logging.WARNING)
     assert 0 < len(mesh.faces) <= 300 and texture is None
     assert np.linalg.norm(mesh.vertices, axis=1).max() == pytest.approx(config.radius, rel=1e-4)
@@ -91,7 +94,8 @@ def test_own_uvs_and_texture_are_kept(tmp_path):
     image = Image.fromarray(np.full((8, 8, 3), (200, 40, 30), dtype=np.uint8))
     trimesh.Trimesh(box.vertices, box.faces, visual=trimesh.visual.TextureVisuals(uv=uv, image=image),
                     process=False).export(tmp_path / "painted.glb")
-    mesh, _, texture = prepare_input_mesh(str(tmp_path / "painted.glb"), TextureStageConfig(), ExportConfig(texture_size=16))
+    asset = prepare_input_mesh(str(tmp_path / "painted.glb"), TextureStageConfig(), ExportConfig(texture_size=16))
+    mesh, texture = asset.mesh, asset.texture
     np.testing.assert_allclose(mesh.uvs, uv, atol=1e-6)
     torch.testing.assert_close(texture[0, 0], torch.tensor([200, 40, 30]) / 255.0)
 
@@ -110,7 +114,8 @@ def test_frame_round_trip_to_file_coordinates(up_axis):
 
 def test_scene_checkpoint_resizes_the_mesh(tmp_path):
     trimesh.creation.box().export(tmp_path / "box.obj")
-    mesh, frame, _ = prepare_input_mesh(str(tmp_path / "box.obj"), TextureStageConfig(), ExportConfig(texture_size=16))
+    asset = prepare_input_mesh(str(tmp_path / "box.obj"), TextureStageConfig(), ExportConfig(texture_size=16))
+    mesh, frame = asset.mesh, asset.frame
     scene = TexturedMeshScene(16)
     scene.set_mesh(mesh, frame)
     fresh = TexturedMeshScene(16)
@@ -131,8 +136,8 @@ def test_prolificdreamer_runs_nerf_then_texture_in_one_command(tiny_prior_dir, t
     ]
     assert main(args) == 0
     state = torch.load(tmp_path / "run" / "ckpts" / "last.ckpt", weights_only=False)
-    assert {"renderer", "texture", "guidance.lora", "guidance.camera"} <= set(state["modules"])
-    assert state["modules"]["texture"]["faces"].shape[0] > 0  # the texture stage ran on the NeRF's mesh
+    assert set(state["recipe"]["stages"]) == {"nerf", "texture"} and {"lora", "camera"} <= set(state["recipe"]["guidances"]["distill"]["modules"])
+    assert state["recipe"]["stages"]["texture"]["representation"]["scene.faces"].shape[0] > 0  # it ran on the NeRF's mesh
     glb = trimesh.load(tmp_path / "run" / "mesh" / "model.glb", force="mesh")
     assert glb.visual.kind == "texture" and len(glb.faces) > 0
 
@@ -147,13 +152,13 @@ def test_prolificdreamer_texture_stage_alone_on_a_given_mesh(tiny_prior_dir, tmp
     ]
     assert main(args) == 0
     state = torch.load(tmp_path / "run" / "ckpts" / "last.ckpt", weights_only=False)
-    assert "renderer" not in state["modules"] and "guidance.lora" in state["modules"]
+    assert set(state["recipe"]["stages"]) == {"texture"} and "lora" in state["recipe"]["guidances"]["distill"]["modules"]
     obj = trimesh.load(tmp_path / "run" / "mesh" / "model.obj", force="mesh", process=False)
     assert np.linalg.norm(obj.vertices, axis=1).max() == pytest.approx(2.0, rel=1e-3)
 
 
 @pytest.mark.parametrize("override,message", [
-    (["--stage", "geometry"], "system.stage must be one of"),
+    (["--stage", "geometry"], "expected one of ['all', 'nerf', 'texture']"),
     (["system.texture_steps=900"], "system.texture_steps"),
 ])
 def test_prolificdreamer_stage_settings_are_checked(tmp_path, capsys, override, message):

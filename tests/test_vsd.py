@@ -7,19 +7,21 @@ import copy
 import pytest
 import torch
 
+from dream3d.interfaces import Conditioning
+
 from dream3d.cameras import orbit_cameras
 from dream3d.guidance import GUIDANCE, build_guidance
 from dream3d.guidance.camera_embedding import CameraEmbedding, camera_condition
 from dream3d.guidance.sds import GuidanceConfig, latents_surrogate_loss
 from dream3d.guidance.vsd import VSD
 from dream3d.guidance.vsd_config import VSDConfig
-from dream3d.prior.model import Prior
-from dream3d.prior.prompts import PromptConfig, build_prompt_embeddings
+from dream3d.prior.model import TextToImagePrior
+from dream3d.prior.prompts import PromptConfig, build_text_condition
 
 
 def load(tiny_prior_dir, dtype=torch.float32):
-    prior = Prior.from_pretrained(str(tiny_prior_dir), dtype=dtype)
-    prompts = build_prompt_embeddings(prior, "a red cube", "", PromptConfig(use_cache=False))
+    prior = TextToImagePrior.from_pretrained(str(tiny_prior_dir), dtype=dtype)
+    prompts = build_text_condition(prior, "a red cube", "", PromptConfig(use_cache=False))
     return prior, prompts
 
 
@@ -49,7 +51,7 @@ def test_adapter_disabled_is_the_original_unet(tiny_prior_dir):
     torch.manual_seed(0)
     noisy, t = torch.randn(2, 4, 8, 8), torch.tensor([20, 700])
     cond, _ = prompts.for_cameras(orbit_cameras(2))
-    expected = reference(noisy, t, encoder_hidden_states=cond).sample
+    expected = reference(noisy, t, encoder_hidden_states=cond.context).sample
     assert torch.equal(prior.predict_noise(noisy, t, cond), expected)
     lora = vsd.lora_noise(noisy, t, cond, camera_condition(orbit_cameras(2).c2w))
     assert (lora - expected).abs().max() > 1e-3  # the LoRA branch really differs
@@ -88,9 +90,9 @@ def test_latent_gradient_is_weighted_difference(tiny_prior_dir, weighting_name):
     noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
     cond, uncond = prompts.for_cameras(cameras)
     with torch.no_grad():
-        eps_c = reference(noisy, t, encoder_hidden_states=cond).sample
-        eps_u = reference(noisy, t, encoder_hidden_states=uncond).sample
-        eps_lora = fused(noisy, t, encoder_hidden_states=cond, class_labels=cameras.c2w.reshape(2, 16)).sample
+        eps_c = reference(noisy, t, encoder_hidden_states=cond.context).sample
+        eps_u = reference(noisy, t, encoder_hidden_states=uncond.context).sample
+        eps_lora = fused(noisy, t, encoder_hidden_states=cond.context, class_labels=cameras.c2w.reshape(2, 16)).sample
     eps_pre = eps_u + 7.5 * (eps_c - eps_u)
     w = (1 - abar) if weighting_name == "sds" else torch.ones_like(abar)
     torch.testing.assert_close(grad, w * (eps_pre - eps_lora), rtol=1e-4, atol=1e-5)
@@ -182,16 +184,16 @@ def test_checkpoint_round_trip_restores_the_lora(tiny_prior_dir):
     vsd = VSD(prior, vsd_config(lora_lr=1e-2), max_steps=10)
     torch.manual_seed(0)
     train(vsd, prompts, steps=2, image=torch.rand(1, 3, 16, 16))
-    saved = {k: copy.deepcopy(m.state_dict()) for k, m in vsd.trainable_modules().items()}
+    saved = {k: copy.deepcopy(m.state_dict()) for k, m in vsd.state_modules().items()}
     saved_opt = {k: copy.deepcopy(o.state_dict()) for k, o in vsd.optimizers().items()}
 
     fresh_prior, _ = load(tiny_prior_dir)
     fresh = VSD(fresh_prior, vsd_config(lora_lr=1e-2), max_steps=10)
-    for key, module in fresh.trainable_modules().items():
+    for key, module in fresh.state_modules().items():
         module.load_state_dict(saved[key])
     for key, optimizer in fresh.optimizers().items():
         optimizer.load_state_dict(saved_opt[key])
-    for key, module in fresh.trainable_modules().items():
+    for key, module in fresh.state_modules().items():
         for name, value in module.state_dict().items():
             assert torch.equal(value, saved[key][name]), (key, name)
     noisy, t = torch.randn(1, 4, 8, 8), torch.tensor([300])
@@ -203,7 +205,7 @@ def test_checkpoint_round_trip_restores_the_lora(tiny_prior_dir):
 def test_fp16_prior_keeps_fp32_lora(tiny_prior_dir):
     try:
         prior, prompts = load(tiny_prior_dir, dtype=torch.float16)
-        prior.predict_noise(torch.randn(1, 4, 8, 8), torch.tensor([10]), prompts.negative[None])
+        prior.predict_noise(torch.randn(1, 4, 8, 8), torch.tensor([10]), Conditioning(prompts.negative[None]))
     except RuntimeError as error:  # some CPU builds lack fp16 kernels
         pytest.skip(f"fp16 UNet not runnable on this CPU: {error}")
     vsd = VSD(prior, vsd_config(camera_condition_dropout=0.0), max_steps=10)

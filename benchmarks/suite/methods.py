@@ -15,16 +15,16 @@ METHODS: dict[str, str] = {
 
 def not_built_reason(method: str, repo: Path) -> str | None:
     """Why ``method`` cannot run yet (not registered, not importable, no config), or None."""
-    from dream3d.systems import SYSTEMS
+    from dream3d.methods import SHIPPED
 
-    if method not in SYSTEMS:
-        return f"'{method}' is not registered in dream3d.systems.SYSTEMS"
-    module_name, run_config, system = SYSTEMS[method]
+    if method not in SHIPPED:
+        return f"'{method}' is not registered in dream3d.methods.SHIPPED"
+    module_name = SHIPPED[method]
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         return f"{module_name} does not import: {error}"
-    missing = [name for name in (run_config, system) if not hasattr(module, name)]
+    missing = [name for name in ("recipe", "validate") if not hasattr(module, name)]
     if missing:
         return f"{module_name} has no {', '.join(missing)}"
     if not (repo / METHODS[method]).is_file():

@@ -72,25 +72,25 @@ def build_prior(arch: str):
     """A ``Prior`` with random weights of the given architecture and SD's DDPM schedule."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-    from dream3d.prior.model import Prior
+    from dream3d.prior.model import TextToImagePrior
 
     unet_config, vae_config = (SD21_BASE_UNET, SD21_BASE_VAE) if arch == "sd21-base" else (TINY_UNET, TINY_VAE)
     torch.manual_seed(0)
     unet, vae = UNet2DConditionModel(**unet_config), AutoencoderKL(**vae_config)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                               steps_offset=1, clip_sample=False, prediction_type="epsilon")
-    return Prior(unet, vae, None, None, scheduler, name=f"{arch} (random weights)")
+    return TextToImagePrior(unet, vae, None, None, scheduler, name=f"{arch} (random weights)")
 
 
 def random_prompts(prior, length: int = 77):
     """Random text embeddings ``[length, cross_attention_dim]`` for every view label."""
     from dream3d.cameras import VIEW_SUFFIXES
-    from dream3d.prior.prompts import PromptEmbeddings
+    from dream3d.prior.prompts import TextCondition
 
     dim = int(prior.unet.config.cross_attention_dim)
     generator = torch.Generator().manual_seed(0)
     by_view = {label: torch.randn(length, dim, generator=generator) for label in VIEW_SUFFIXES}
-    return PromptEmbeddings(by_view, torch.randn(length, dim, generator=generator))
+    return TextCondition(by_view, torch.randn(length, dim, generator=generator))
 
 
 def scene_overrides(scene: str, size: int) -> list[str]:
@@ -100,17 +100,23 @@ def scene_overrides(scene: str, size: int) -> list[str]:
 
 
 def build_scene_system(repo: Path, scene: str, size: int, prior, prompts):
-    """A DreamFusion system of ``scene`` with ``prior`` and random prompts put in."""
-    from dream3d.config import load_config
-    from dream3d.guidance import build_guidance
-    from dream3d.systems import build_system
+    """The NeRF stage of ``scene`` with ``prior`` and a random condition put in, seen as the parts
+    that ``timed_step`` times (renderer, sampler, guidance, optimizers, upkeep)."""
+    from types import SimpleNamespace
+
+    from dream3d.cameras import CameraSampler
+    from dream3d.methods import build_recipe, load_config
+    from dream3d.recipe import RecipeRun
 
     config = load_config(repo / SCENES[scene][0], scene_overrides(scene, size))
     torch.manual_seed(0)
-    system = build_system(config, torch.device("cpu"), load_prior=False)
-    system.prior, system.prompts = prior, prompts
-    system.guidance = build_guidance(prior, config.system.guidance, config.trainer.max_steps)
-    return system
+    run = RecipeRun(build_recipe(config), torch.device("cpu"), prior=prior, condition=prompts)
+    nerf = run.representations["nerf"]
+    return SimpleNamespace(
+        config=config, renderer=nerf.renderer, field=nerf.field, sampler=CameraSampler(config.system.camera),
+        guidance=run.guidances["distill"], prompts=prompts, optimizers=lambda: run.optimizers(0),
+        after_step=lambda step: nerf.upkeep(step, None),
+    )
 
 
 @contextmanager

@@ -42,25 +42,29 @@ def volume(repo: Path, size: int, n_samples: int, repeats: int, checkpoint: Path
     """
     from bench_splat import median_time
 
-    from dream3d.config import load_config
-    from dream3d.systems import build_system
+    from dream3d.cameras import CameraSampler
+    from dream3d.methods import build_recipe, load_config
+    from dream3d.recipe import RecipeRun
 
     def renderer(occupancy: bool):
         overrides = [f"system.renderer.n_samples={n_samples}", f"system.camera.height={size}",
                      f"system.camera.width={size}", f"system.renderer.occupancy.enabled={str(occupancy).lower()}"]
         torch.manual_seed(0)
-        system = build_system(load_config(repo / "configs/dreamfusion.yaml", overrides), torch.device("cpu"), load_prior=False)
+        config = load_config(repo / "configs/dreamfusion.yaml", overrides)
+        nerf = RecipeRun(build_recipe(config), torch.device("cpu"), load_prior=False).representations["nerf"]
         if checkpoint is not None:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)["modules"]["renderer"]
-            system.renderer.load_state_dict(state)
+            state = torch.load(checkpoint, map_location="cpu", weights_only=False)["recipe"]["stages"]["nerf"]["representation"]
+            nerf.load_state_dict(state)
         else:
             with torch.no_grad():
-                system.renderer.occupancy.update(0, system.field.density, force=True)
-        return system
+                nerf.renderer.occupancy.update(0, nerf.field.density, force=True)
+        return nerf
 
     masked, naive = renderer(True), renderer(False)
     naive.renderer.load_state_dict(masked.renderer.state_dict(), strict=False)
-    cameras = masked.sampler.sample(0, generator=torch.Generator().manual_seed(0))
+    cameras = CameraSampler(load_config(repo / "configs/dreamfusion.yaml", [f"system.camera.height={size}",
+                                                                            f"system.camera.width={size}"]).system.camera
+                            ).sample(0, generator=torch.Generator().manual_seed(0))
     rays = cameras.height * cameras.width * len(cameras)
 
     def step(system) -> None:

@@ -15,9 +15,9 @@ from dream3d.eval.evaluate import EvalError, evaluate_run
 def check_prior_samples(args: argparse.Namespace) -> int:
     from dream3d.atomic import write_text
     from dream3d.eval.prior_samples import check_prior, summarise
-    from dream3d.prior import Prior
+    from dream3d.prior import TextToImagePrior
 
-    summary = summarise(check_prior(Prior.from_pretrained(args.prior), samples=args.samples))
+    summary = summarise(check_prior(TextToImagePrior.from_pretrained(args.prior), samples=args.samples))
     out = Path(args.output_dir)
     write_text(out / "prior_samples.json", json.dumps(summary, indent=2))
     for split in ("seen", "held_out"):

@@ -1,4 +1,4 @@
-"""Canonical meshes of the bundled prior's six primitives (spec/bundled-prior.md), in
+"""Canonical meshes of the bundled prior's six primitives (docs/bundled-prior.md), in
 world units, +z up, bounding box centred at the origin."""
 from __future__ import annotations
 

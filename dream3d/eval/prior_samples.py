@@ -15,7 +15,7 @@ import torch
 from dream3d.cameras import CameraSampler
 from dream3d.eval.colour import nearest_colour
 from dream3d.prior.catalog import SHAPES, all_prompts, caption
-from dream3d.prior.model import Prior
+from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.sample import ddim_sample
 from dream3d.prior.shapes_data import render
 
@@ -64,7 +64,7 @@ def classify_shape(mask: torch.Tensor, bank: dict[str, torch.Tensor]) -> str:
     return max(bank, key=lambda shape: best_iou(bank[shape]))
 
 
-def check_prior(prior: Prior, samples: int = 4, steps: int = 25, scale: float = 7.5, view: str = "side", seed: int = 0) -> list[SampleCheck]:
+def check_prior(prior: TextToImagePrior, samples: int = 4, steps: int = 25, scale: float = 7.5, view: str = "side", seed: int = 0) -> list[SampleCheck]:
     """Sample every bundled-prior pair at one view and score silhouettes and colours."""
     bank = silhouette_bank(view, seed=seed)
     checks = []

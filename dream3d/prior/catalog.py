@@ -1,6 +1,6 @@
 """The bundled prior's world: shapes, colours, captions and held-out pairs.
 
-Everything here is fixed by spec/bundled-prior.md; geometry lives in ``primitives.py``.
+Everything here is fixed by docs/bundled-prior.md; geometry lives in ``primitives.py``.
 """
 from __future__ import annotations
 

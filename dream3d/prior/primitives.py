@@ -1,4 +1,4 @@
-"""Geometry of the bundled prior's six primitives (spec/bundled-prior.md).
+"""Geometry of the bundled prior's six primitives (docs/bundled-prior.md).
 
 World units, right-handed, +z up; every shape's bounding box is centred on the origin.
 

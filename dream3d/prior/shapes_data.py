@@ -1,6 +1,6 @@
 """The bundled prior's training images: coloured primitives from random orbit cameras.
 
-Images follow spec/bundled-prior.md: 64x64 RGB on white, anti-aliased by supersampling,
+Images follow docs/bundled-prior.md: 64x64 RGB on white, anti-aliased by supersampling,
 Lambertian shading ``albedo * (0.35 + 0.65 * max(0, n.l))`` with the light fixed in camera
 space (upper left, in front of the object). Cameras come from the default
 ``dream3d.cameras.CameraSampler`` (the spec's dataset cameras), rays from ``Cameras.rays()``

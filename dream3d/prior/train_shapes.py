@@ -1,4 +1,4 @@
-"""Train the bundled prior ``dream3d-shapes`` (spec/bundled-prior.md) on 2 CPU cores.
+"""Train the bundled prior ``dream3d-shapes`` (docs/bundled-prior.md) on 2 CPU cores.
 
     python -m dream3d.prior.train_shapes --out extern/priors/dream3d-shapes [--quick]
 

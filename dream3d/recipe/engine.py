@@ -31,9 +31,14 @@ log = logging.getLogger(__name__)
 
 
 class RecipeRun:
-    """The built parts of a recipe and its step (``load_prior=False`` builds what export needs)."""
+    """The built parts of a recipe and its step (``load_prior=False`` builds what export needs).
 
-    def __init__(self, recipe: Recipe, device: torch.device, load_prior: bool = True):
+    ``prior`` and ``condition`` may be given (tests, plugins); otherwise they are built from
+    the recipe's ``PriorConfig`` by ``dream3d.prior.factory``.
+    """
+
+    def __init__(self, recipe: Recipe, device: torch.device, load_prior: bool = True,
+                 prior: Prior | None = None, condition: Condition | None = None):
         self.recipe = recipe
         self.device = device
         self.timer = SectionTimer()
@@ -51,8 +56,9 @@ class RecipeRun:
                 from dream3d.representations.mesh_input import prepare_input_mesh
 
                 self.representations[stage.name].set_mesh(prepare_input_mesh(stage.mesh_file, recipe.mesh_input, recipe.export))
-        self.prior = build_prior(recipe.prior, device)
-        self.condition = build_condition(self.prior, recipe.prior, recipe.prompt, recipe.negative_prompt, recipe.prompt_processing)
+        self.prior = prior if prior is not None else build_prior(recipe.prior, device)
+        self.condition = condition if condition is not None else build_condition(
+            self.prior, recipe.prior, recipe.prompt, recipe.negative_prompt, recipe.prompt_processing)
         self.guidances = {key: build(self.prior) for key, build in recipe.guidances.items()}
 
     # ------------------------------------------------------------ stages

@@ -1,6 +1,6 @@
 """The one light of dream3d: its direction in camera space and the Lambertian terms.
 
-The bundled prior's training images (spec/bundled-prior.md, ``docs/bundled-prior.md``) are lit
+The bundled prior's training images (``docs/bundled-prior.md``) are lit
 from the upper left, in front of the object, with the light fixed in camera space, so
 shading looks the same from every view. Training renders (``dream3d.render.shading``), the
 dataset (``dream3d.prior.shapes_data``) and mesh previews (``dream3d.export.preview``) all
