@@ -155,7 +155,7 @@ def system_steps(prior_path: str):
 
     def make(config_name: str, extra: list[str]):
         overrides = [f"system.prior.pretrained={prior_path}", "system.prompt_processing.use_cache=false",
-                     "system.stage=nerf" if "prolific" in config_name else "seed=0", *extra]
+                     *extra]
         config = load_config(REPO / "configs" / config_name, overrides)
         system = RecipeRun(build_recipe(config), torch.device("cpu"))
         optimizers = list(system.optimizers(0).values())
