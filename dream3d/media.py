@@ -7,6 +7,7 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from dream3d import optional
 from dream3d.atomic import atomic_path
 from dream3d.cameras import orbit_cameras
 
@@ -30,11 +31,16 @@ def write_image(path: Path, image: np.ndarray) -> None:
         imageio.imwrite(tmp, image)
 
 
-def write_turntable(system, path: Path, frames: int, resolution: int, fps: int, elevation: float) -> None:
-    """An orbit of the scene as an H.264 ``.mp4`` (imageio-ffmpeg)."""
+def write_turntable(system, path: Path, frames: int, resolution: int, fps: int, elevation: float) -> bool:
+    """An orbit of the scene as an H.264 ``.mp4`` (imageio-ffmpeg); False, with a warning, without ffmpeg."""
+    if not optional.video_encoder_available():
+        optional.warn_once("video:ffmpeg", "imageio-ffmpeg is not installed: no turntable video is written "
+                           "(pip install imageio-ffmpeg).")
+        return False
     cameras = orbit_cameras(frames, elevation=elevation, height=resolution, width=resolution)
     images = []
     for i in range(frames):
         images.append(to_uint8(system.render_views(cameras[i]).rgb[0]))
     with atomic_path(path) as tmp:
         imageio.mimwrite(tmp, images, fps=fps, macro_block_size=1, quality=8)
+    return True

@@ -14,6 +14,7 @@ from types import ModuleType
 import torch
 
 log = logging.getLogger(__name__)
+_announced: set[str] = set()
 
 
 class MissingAcceleratorError(RuntimeError):
@@ -58,14 +59,35 @@ def nerfacc_occupancy_grid():
     return None if module is None else module.OccGridEstimator
 
 
+def pymeshlab() -> ModuleType | None:
+    """``pymeshlab`` when installed (a ~100 MB wheel; mesh cleanup falls back to trimesh without it)."""
+    return _try_import("pymeshlab")
+
+
+def video_encoder_available() -> bool:
+    """Whether imageio can write H.264 (``imageio-ffmpeg`` and its bundled ffmpeg binary)."""
+    module = _try_import("imageio_ffmpeg")
+    if module is None:
+        return False
+    try:
+        return bool(module.get_ffmpeg_exe())
+    except Exception:  # noqa: BLE001 - a missing or broken binary means "no video here"
+        return False
+
+
+def warn_once(key: str, message: str) -> None:
+    """Log ``message`` as a warning the first time ``key`` is seen in this process."""
+    if key not in _announced:
+        _announced.add(key)
+        log.warning(message)
+
+
 def require(module: ModuleType | None, what: str, install: str) -> ModuleType:
     """Return ``module`` or raise a clear error naming what is missing and how to get it."""
     if module is None:
         raise MissingAcceleratorError(f"{what} needs CUDA and {install}; set it to 'auto' or 'torch' to use the CPU path.")
     return module
 
-
-_announced: set[str] = set()
 
 
 def announce_backend(part: str, backend: str) -> None:

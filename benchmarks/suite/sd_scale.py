@@ -1,7 +1,7 @@
 """Cost of an SDS step at Stable Diffusion scale, on this CPU, without downloading anything.
 
 A UNet2DConditionModel and an AutoencoderKL with Stable Diffusion 2.1-base's architecture
-(written out below) get random weights; text embeddings are random ``[77, 1024]``
+(``extern/model-configs/stable-diffusion-2-1-base``) get random weights; text embeddings are random ``[77, 1024]``
 tensors (the step time does not depend on the values). The scene, cameras and guidance
 come from ``configs/dreamfusion-sd.yaml``: 64x64 renders, resized to 512x512, encoded to
 64x64 latents, one batched UNet call for classifier-free guidance.
@@ -19,22 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
-
-SD21_BASE_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True, act_fn="silu",
-    norm_num_groups=32, norm_eps=1e-5, flip_sin_to_cos=True, freq_shift=0, downsample_padding=1,
-)
-"""Stable Diffusion 2.1-base's UNet (stabilityai/stable-diffusion-2-1-base, unet/config.json)."""
-
-SD21_BASE_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, act_fn="silu",
-    norm_num_groups=32, sample_size=512, scaling_factor=0.18215,
-)
-"""Its VAE (vae/config.json)."""
 
 TINY_UNET = dict(
     sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
@@ -74,7 +58,12 @@ def build_prior(arch: str):
 
     from dream3d.prior.model import TextToImagePrior
 
-    unet_config, vae_config = (SD21_BASE_UNET, SD21_BASE_VAE) if arch == "sd21-base" else (TINY_UNET, TINY_VAE)
+    if arch == "sd21-base":  # the architecture shipped in extern/model-configs/stable-diffusion-2-1-base
+        from gpu.sd_prior import sd21_base_config
+
+        unet_config, vae_config = sd21_base_config("unet"), sd21_base_config("vae")
+    else:
+        unet_config, vae_config = TINY_UNET, TINY_VAE
     torch.manual_seed(0)
     unet, vae = UNet2DConditionModel(**unet_config), AutoencoderKL(**vae_config)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,

@@ -1,18 +1,23 @@
-"""Mesh cleanup with pymeshlab: small pieces, close vertices, remeshing, decimation."""
+"""Mesh cleanup: small pieces, close vertices, remeshing, decimation.
+
+pymeshlab does the work. Without it (its wheel is ~100 MB, and some machines go without),
+trimesh and scipy do the merging and the removal of small pieces, and remeshing and
+decimation are skipped with a warning.
+"""
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-import pymeshlab
 
+from dream3d import optional
 from dream3d.export.types import ExportError, Mesh
 
 log = logging.getLogger(__name__)
 
 
-def _component_sizes(faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Faces per connected component (sharing vertices), ``[C]``."""
+def _face_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """The connected component (pieces sharing vertices) of every face, ``[F]``."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -20,7 +25,12 @@ def _component_sizes(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
     graph = coo_matrix((np.ones_like(rows), (rows, cols)), shape=(n_vertices, n_vertices))
     _, labels = connected_components(graph, directed=False)
-    return np.bincount(labels[faces[:, 0]])
+    return labels[faces[:, 0]]
+
+
+def _component_sizes(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Faces per connected component, ``[C]``."""
+    return np.bincount(_face_components(faces, n_vertices))
 
 
 def cleanup_mesh(
@@ -39,6 +49,9 @@ def cleanup_mesh(
     - quadric edge-collapse decimation to at most ``target_faces`` (0 = no decimation),
       keeping topology so closed meshes stay closed.
     """
+    pymeshlab = optional.pymeshlab()
+    if pymeshlab is None:
+        return cleanup_mesh_without_pymeshlab(mesh, min_component_fraction, merge_distance, remesh, target_faces)
     ms = pymeshlab.MeshSet()
     ms.add_mesh(pymeshlab.Mesh(mesh.vertices.astype(np.float64), mesh.faces.astype(np.int32)))
     ms.meshing_remove_duplicate_vertices()
@@ -74,3 +87,31 @@ def cleanup_mesh(
     faces = out.face_matrix().astype(np.int64)
     log.info("cleanup: %d -> %d faces", mesh.num_faces, len(faces))
     return Mesh(vertices, faces)
+
+
+def cleanup_mesh_without_pymeshlab(mesh: Mesh, min_component_fraction: float, merge_distance: float,
+                                   remesh: bool, target_faces: int) -> Mesh:
+    """``cleanup_mesh`` with trimesh and scipy: merging, duplicate and degenerate faces, small pieces."""
+    import trimesh
+
+    if remesh or (target_faces > 0 and mesh.num_faces > target_faces):
+        optional.warn_once("cleanup:pymeshlab", "pymeshlab is not installed: meshes are exported without remeshing or "
+                           "decimation (pip install pymeshlab).")
+    tm = trimesh.Trimesh(mesh.vertices.astype(np.float64), mesh.faces.astype(np.int64), process=False)
+    if merge_distance > 0:  # snap to a grid of the merge distance, as a percentage of the bounding-box diagonal
+        step = merge_distance / 100.0 * float(np.linalg.norm(tm.extents))
+        tm.merge_vertices(digits_vertex=max(int(-np.floor(np.log10(step))), 0) if step > 0 else 8)
+    else:
+        tm.merge_vertices()
+    tm.update_faces(tm.unique_faces() & tm.nondegenerate_faces())
+    if min_component_fraction > 0 and len(tm.faces):
+        labels = _face_components(np.asarray(tm.faces), len(tm.vertices))
+        sizes = np.bincount(labels)
+        min_faces = int(np.ceil(min_component_fraction * sizes.max()))
+        if min_faces > 1 and len(sizes) > 1:
+            tm.update_faces(sizes[labels] >= min_faces)
+    tm.remove_unreferenced_vertices()
+    if len(tm.faces) == 0:
+        raise ExportError("Mesh cleanup removed every face; lower `export.min_component_fraction`.")
+    log.info("cleanup (trimesh): %d -> %d faces", mesh.num_faces, len(tm.faces))
+    return Mesh(np.asarray(tm.vertices, dtype=np.float32), np.asarray(tm.faces, dtype=np.int64))
