@@ -74,6 +74,51 @@ def test_trace_lands_on_the_surface(shape):
         assert not bool(hit[0])
 
 
+def test_mug_and_chair_sdf_values_at_known_points():
+    # before centring (y - 0.115 after): the handle's outermost point (y = 0.55), the body's axis,
+    # the middle of the handle's hole (y = 0.41), the centre of the handle's tube (y = 0.50)
+    mug = primitives.sdf("mug", torch.tensor([[0.0, 0.55, 0.0], [0.0, 0.0, 0.0], [0.0, 0.41, 0.0], [0.0, 0.50, 0.0]])
+                         - torch.tensor([0.0, 0.115, 0.0]))
+    assert mug.tolist() == pytest.approx([0.0, -0.32, 0.04, -0.05], abs=1e-6)
+    # the seat's centre, a leg's middle, above the backrest's top, in front of the seat
+    chair = primitives.sdf("chair", torch.tensor([[0.0, 0.0, 0.0], [0.29, 0.29, -0.3], [-0.31, 0.0, 0.6], [0.45, 0.0, 0.0]]))
+    assert chair.tolist() == pytest.approx([-0.05, -0.04, 0.1, 0.1], abs=1e-6)
+
+
+def test_the_mug_handle_shows_on_the_right_of_the_front_view_and_the_left_of_the_back_view():
+    cameras = Cameras.from_spherical(torch.tensor([0.0, 0.0]), torch.tensor([0.0, 180.0]), torch.tensor([2.5, 2.5]), 40.0, 64, 64)
+    assert cameras.view_labels() == ["front", "back"]
+    _, alpha = shapes_data.render(["mug", "mug"], ["red", "red"], cameras)
+    tip = torch.tensor([[[0.0, 0.55 - 0.115 - 0.02, 0.0]]]).expand(2, 1, 3)  # just inside the handle's far end
+    uv, _ = cameras.project(tip)
+    (front_col, front_row), (back_col, back_row) = uv[0, 0].tolist(), uv[1, 0].tolist()
+    assert front_col > 40 and back_col < 24
+    assert alpha[0, 0, int(front_row), int(front_col)] == 1.0 and alpha[1, 0, int(back_row), int(back_col)] == 1.0
+
+
+def test_the_chair_backrest_is_at_minus_x():
+    """Seen from +y (a side view), -x is on the right: the backrest rises above the seat there only."""
+    cameras = Cameras.from_spherical(torch.tensor([0.0]), torch.tensor([90.0]), torch.tensor([2.5]), 40.0, 64, 64)
+    _, alpha = shapes_data.render(["chair"], ["red"], cameras)
+    above_seat = alpha[0, 0, :26]  # rows above the seat (the seat is at z in [-0.05, 0.05], around row 32)
+    assert above_seat[:, 32:].sum() > 50 and above_seat[:, :32].sum() == 0
+
+
+def test_captions_use_the_right_article_and_prompts_accept_either_and_any_case():
+    from dream3d.prior.catalog import caption, normalise_prompt
+
+    assert caption("orange", "mug", "front") == "an orange mug, front view"
+    assert caption("red", "chair") == "a red chair"
+    assert caption("orange", None) == "an orange object"
+    assert caption(None, "cube", "side") == "a cube, side view"
+    assert normalise_prompt("A Orange Cube, Front View") == "an orange cube, front view"
+    assert normalise_prompt("an red chair") == "a red chair"
+    assert normalise_prompt("A Red Cube") == "a red cube"
+    from dream3d.prior.vocabulary import check_words
+
+    check_words("An Orange Mug", shapes_data.vocabulary(), "v2")  # no error: "an", and any case
+
+
 # ---------------------------------------------------------------- dataset renderer
 def test_sphere_silhouette_matches_projected_disc():
     """Coverage of a sphere equals the area of its exact perspective silhouette (a disc)."""
@@ -108,19 +153,22 @@ def test_colours_follow_the_spec_shading(colour):
 
 def test_held_out_pairs_are_never_rendered_or_captioned():
     pairs = shapes_data.seen_pairs()
-    assert len(pairs) == 30 and not any(is_held_out(c, s) for c, s in pairs)
+    assert len(pairs) == 40 and not any(is_held_out(c, s) for c, s in pairs)
     data = shapes_data.build_dataset(shapes_data.ShapesDataConfig(views_per_pair=1, supersample=1), progress=False)
-    assert len(data) == 30 and data.images.dtype == torch.uint8
+    assert len(data) == 40 and data.images.dtype == torch.uint8
     assert not any(is_held_out(c, s) for c, s in zip(data.colours, data.shapes))
     rng = random.Random(0)
     held_out = [f"{c} {s}" for s in SHAPES for c in COLOURS if is_held_out(c, s)]
-    assert held_out == ["purple sphere", "blue cube", "green cylinder", "yellow cone", "orange torus", "red pyramid"]
+    assert held_out == ["purple sphere", "blue cube", "green cylinder", "yellow cone", "orange torus", "red pyramid",
+                        "purple mug", "blue chair"]
     captions = [shapes_data.draw_caption(c, s, v, rng) for c, s, v in zip(data.colours, data.shapes, data.views) for _ in range(200)]
     assert not any(pair in text for text in captions for pair in held_out)
     empty = sum(text == "" for text in captions) / len(captions)
     assert 0.08 < empty < 0.12
     assert any(text.startswith("a ") and "object" in text for text in captions)  # colour-only partials
+    assert any(text.startswith("an orange object") for text in captions)
     assert any(text.split(",")[0] in {f"a {s}" for s in SHAPES} for text in captions)  # shape-only partials
+    assert any(text.startswith("an orange ") for text in captions) and not any("a orange" in t for t in captions)
     words = set(shapes_data.vocabulary())
     assert all(set(text.replace(",", " ").split()) <= words for text in captions)
 
@@ -161,6 +209,52 @@ def test_quick_training_run_writes_a_loadable_pipeline(quick_prior):
     assert prior.tokenizer.unk_token_id not in ids[1:-1]
     images = shapes_data.render(["cube"], ["red"], one_camera(20.0, 10.0))[0]
     assert prior.encode_images(images).shape == (1, 4, 16, 16)
+
+
+def test_either_article_and_any_case_give_the_captions_embedding(quick_prior):
+    from dream3d.prior import TextToImagePrior
+    from dream3d.prior.prompts import PromptConfig, build_text_condition
+
+    def embedding(prompt: str) -> torch.Tensor:
+        prior = TextToImagePrior.from_pretrained(str(quick_prior))
+        return build_text_condition(prior, prompt, config=PromptConfig(use_cache=False)).by_view["front"]
+
+    reference = embedding("an orange cube")
+    assert torch.equal(embedding("A Orange Cube"), reference) and torch.equal(embedding("a orange cube"), reference)
+    assert not torch.equal(embedding("a red cube"), reference)
+
+
+def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypatch):
+    """Stop the UNet stage mid-way (as a Ctrl-C would), rerun the command: the result is the
+    uninterrupted run's, bit for bit, and the dataset and VAE are not redone."""
+    from safetensors.torch import load_file
+
+    from dream3d.prior import train_shapes
+
+    cfg = train_shapes.quick_config()
+    cfg.unet_steps, cfg.checkpoint_every = 6, 1
+    train_shapes.train(tmp_path / "whole", cfg)
+    calls = {"n": 0}
+    draw = shapes_data.draw_caption
+
+    def stop_at_step_three(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 3 * cfg.unet_batch:
+            raise KeyboardInterrupt
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(shapes_data, "draw_caption", stop_at_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        train_shapes.train(tmp_path / "stopped", cfg)
+    assert not (tmp_path / "stopped").exists() and (tmp_path / "stopped.work" / "unet.ckpt").is_file()
+    monkeypatch.setattr(shapes_data, "draw_caption", draw)
+    monkeypatch.setattr(shapes_data, "build_dataset", lambda *a, **k: pytest.fail("the dataset is rendered again"))
+    log = train_shapes.train(tmp_path / "stopped", cfg)
+    assert log["images"] == 40
+    for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+                 "vae/diffusion_pytorch_model.safetensors"):
+        whole, resumed = load_file(tmp_path / "whole" / part), load_file(tmp_path / "stopped" / part)
+        assert all(torch.equal(whole[k], resumed[k]) for k in whole), part
 
 
 def test_training_is_reproducible(quick_prior, tmp_path):

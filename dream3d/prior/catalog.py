@@ -1,6 +1,8 @@
 """The bundled prior's world: shapes, colours, captions and held-out pairs.
 
-Everything here is fixed by docs/bundled-prior.md; geometry lives in ``primitives.py``.
+Everything here is fixed by docs/bundled-prior.md (version 1: six primitives) and
+docs/bundled-world-v2.md (version 2: the mug and the chair, which have a front, and
+captions with the right article); geometry lives in ``primitives.py``.
 """
 from __future__ import annotations
 
@@ -8,8 +10,14 @@ from dataclasses import dataclass
 
 from dream3d.cameras import VIEW_SUFFIXES
 
-SHAPES: tuple[str, ...] = ("sphere", "cube", "cylinder", "cone", "torus", "pyramid")
+SHAPES: tuple[str, ...] = ("sphere", "cube", "cylinder", "cone", "torus", "pyramid", "mug", "chair")
 """Shape names, in the spec's table order (the index is used by the held-out rule)."""
+
+FEATURED: dict[str, str] = {"mug": "handle", "chair": "backrest"}
+"""The shapes with a front, and the feature that shows it (world v2)."""
+
+VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
+"""A word starting with one of these takes "an" (true of every word of the vocabulary)."""
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.80, 0.12, 0.10),
@@ -43,13 +51,18 @@ def is_held_out(colour: str, shape: str) -> bool:
     return (SHAPES.index(shape) + list(COLOURS).index(colour)) % 6 == 5
 
 
+def article(word: str) -> str:
+    """"an" before a vowel sound ("an orange mug", "an object"), else "a"."""
+    return "an" if word.lower().startswith(VOWEL_SOUNDS) else "a"
+
+
 def caption(colour: str | None, shape: str | None, view: str | None = None) -> str:
-    """``"a {colour} {shape}"`` plus the view suffix; ``None`` parts give partial captions."""
-    words = ["a"]
+    """``"a {colour} {shape}"`` (or "an ...") plus the view suffix; ``None`` parts give partial captions."""
+    words = []
     if colour is not None:
         words.append(colour)
     words.append(shape if shape is not None else "object")
-    text = " ".join(words)
+    text = " ".join([article(words[0]), *words])
     if view is not None:
         text += VIEW_SUFFIXES[view]
     return text
@@ -58,6 +71,16 @@ def caption(colour: str | None, shape: str | None, view: str | None = None) -> s
 def all_prompts() -> list[ShapePrompt]:
     """Every (colour, shape) pair, seen and held-out, in table order."""
     return [ShapePrompt(colour, shape) for shape in SHAPES for colour in COLOURS]
+
+
+def normalise_prompt(text: str) -> str:
+    """A prompt as the bundled priors were trained on it: lower case, and the right article
+    before each word ("A Orange Cube" -> "an orange cube"). Other words are left as they are."""
+    words = text.lower().split(" ")
+    for i in range(len(words) - 1):
+        if words[i] in ("a", "an") and words[i + 1]:
+            words[i] = article(words[i + 1])
+    return " ".join(words)
 
 
 def parse_prompt(text: str) -> ShapePrompt | None:

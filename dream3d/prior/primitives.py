@@ -1,4 +1,5 @@
-"""Geometry of the bundled prior's six primitives (docs/bundled-prior.md).
+"""Geometry of the bundled world's shapes: six primitives (docs/bundled-prior.md) and two
+objects with a front (docs/bundled-world-v2.md).
 
 World units, right-handed, +z up; every shape's bounding box is centred on the origin.
 
@@ -10,13 +11,24 @@ World units, right-handed, +z up; every shape's bounding box is centred on the o
 | cone     | base radius 0.5, height 1.0, apex at +z (base at z = -0.5)   |
 | torus    | major radius 0.4, minor radius 0.15, axis z (lying flat)     |
 | pyramid  | square base, edge 0.9, axis-aligned, height 0.9, apex at +z  |
+| mug      | cylinder r 0.32, h 0.8, axis z; half-torus handle on +y       |
+| chair    | seat, four legs, backrest at -x (the front is +x)             |
+
+The mug's handle is a torus (major radius 0.18, minor 0.05) in the yz-plane centred on the
+body's surface at y = 0.32; the spec keeps its half with y >= 0.32. That cut plane touches
+the round body only along x = 0, leaving a sliver of a gap (up to 0.004) beside it, so the
+cut here is at y >= 0.30: the extra piece lies inside the body except for that sliver, and
+the handle meets the body as a solid. The mug's bounding box is centred, so everything
+moves by -0.115 in y.
 
 Public API (all functions take ``points [N,3]`` float tensors in world space):
 
 - ``sdf(shape, points) -> [N]``: signed distance, negative inside. Exact for sphere,
   cube, cylinder, cone and torus. For the pyramid it is exact inside and on the surface
   and a lower bound outside (the largest signed distance to its five face planes), so it
-  is still safe for sphere tracing and its zero level set is the exact surface.
+  is still safe for sphere tracing and its zero level set is the exact surface. The mug
+  and the chair are unions (the minimum) of parts; the union of exact distances is exact
+  outside and a bound inside, and the half-torus's cut is a bound too.
 - ``inside(shape, points) -> bool[N]``: exact point-in-solid test.
 - ``normals(shape, points) -> [N,3]``: outward unit normals (the normalised SDF gradient,
   by central differences), meaningful on or near the surface.
@@ -43,10 +55,17 @@ CYLINDER_RADIUS, CYLINDER_HALF_HEIGHT = 0.4, 0.45
 CONE_RADIUS, CONE_HALF_HEIGHT = 0.5, 0.5
 TORUS_MAJOR, TORUS_MINOR = 0.4, 0.15
 PYRAMID_HALF_EDGE, PYRAMID_HALF_HEIGHT = 0.45, 0.45
+MUG_RADIUS, MUG_HALF_HEIGHT = 0.32, 0.40
+MUG_HANDLE_MAJOR, MUG_HANDLE_MINOR, MUG_HANDLE_CUT = 0.18, 0.05, 0.30
+MUG_CENTRE_Y = 0.115
+"""Centre of the mug's uncentred bounding box (y from -0.32 to 0.55)."""
+CHAIR_SEAT_HALF, CHAIR_SEAT_HALF_THICKNESS = 0.35, 0.05
+CHAIR_LEG_HALF, CHAIR_LEG_INSET, CHAIR_FLOOR = 0.04, 0.02, -0.50
+CHAIR_BACK_THICKNESS, CHAIR_BACK_TOP = 0.08, 0.50
 
 BOUNDING_RADIUS = 0.8
-"""Every primitive lies inside the origin-centred sphere of this radius (the pyramid's
-base corners, the farthest points of all shapes, are at 0.779)."""
+"""Every shape lies inside the origin-centred sphere of this radius (the pyramid's base
+corners, the farthest points of all shapes, are at 0.779; the chair's are at 0.704)."""
 
 BOUNDS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "sphere": ((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)),
@@ -55,6 +74,8 @@ BOUNDS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]
     "cone": ((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)),
     "torus": ((-0.55, -0.55, -0.15), (0.55, 0.55, 0.15)),
     "pyramid": ((-0.45, -0.45, -0.45), (0.45, 0.45, 0.45)),
+    "mug": ((-0.32, -0.435, -0.4), (0.32, 0.435, 0.4)),
+    "chair": ((-0.35, -0.35, -0.5), (0.35, 0.35, 0.5)),
 }
 """Axis-aligned bounding box ``(min xyz, max xyz)`` of each primitive."""
 
@@ -125,6 +146,43 @@ def sdf_pyramid(points: Tensor) -> Tensor:
     return (points @ normals.T - offsets).amax(dim=-1)
 
 
+def _sdf_box(points: Tensor, low: tuple[float, float, float], high: tuple[float, float, float]) -> Tensor:
+    """Exact signed distance to the axis-aligned box ``[low, high]``."""
+    lo = torch.tensor(low, dtype=points.dtype, device=points.device)
+    hi = torch.tensor(high, dtype=points.dtype, device=points.device)
+    q = (points - 0.5 * (lo + hi)).abs() - 0.5 * (hi - lo)
+    return q.clamp_min(0.0).norm(dim=-1) + q.amax(dim=-1).clamp_max(0.0)
+
+
+def sdf_mug(points: Tensor) -> Tensor:
+    """The body (a cylinder) united with the handle (half a torus whose axis is x)."""
+    p = points + torch.tensor([0.0, MUG_CENTRE_Y, 0.0], dtype=points.dtype, device=points.device)
+    r, z = _radial(p)
+    body = _box2(r - MUG_RADIUS, z.abs() - MUG_HALF_HEIGHT)
+    y = p[:, 1] - MUG_RADIUS  # the handle's centre is on the body's surface
+    ring = torch.stack([torch.stack([y, z], -1).norm(dim=-1) - MUG_HANDLE_MAJOR, p[:, 0]], -1).norm(dim=-1)
+    handle = torch.maximum(ring - MUG_HANDLE_MINOR, MUG_HANDLE_CUT - p[:, 1])
+    return torch.minimum(body, handle)
+
+
+def chair_parts() -> list[tuple[tuple[float, float, float], tuple[float, float, float]]]:
+    """The chair's boxes ``(low, high)``: the seat, four legs, the backrest."""
+    s, t = CHAIR_SEAT_HALF, CHAIR_SEAT_HALF_THICKNESS
+    parts = [((-s, -s, -t), (s, s, t))]
+    near, far = s - CHAIR_LEG_INSET - 2 * CHAIR_LEG_HALF, s - CHAIR_LEG_INSET
+    for sx in (-1.0, 1.0):
+        for sy in (-1.0, 1.0):
+            xs, ys = sorted((sx * near, sx * far)), sorted((sy * near, sy * far))
+            parts.append(((xs[0], ys[0], CHAIR_FLOOR), (xs[1], ys[1], -t)))
+    parts.append(((-s, -s, t), (-s + CHAIR_BACK_THICKNESS, s, CHAIR_BACK_TOP)))
+    return parts
+
+
+def sdf_chair(points: Tensor) -> Tensor:
+    """The union of the seat, the legs and the backrest."""
+    return torch.stack([_sdf_box(points, low, high) for low, high in chair_parts()], -1).amin(dim=-1)
+
+
 def _inside_cone(r: Tensor, z: Tensor) -> Tensor:
     radius_at_z = CONE_RADIUS * (CONE_HALF_HEIGHT - z) / (2.0 * CONE_HALF_HEIGHT)
     return (z >= -CONE_HALF_HEIGHT) & (z <= CONE_HALF_HEIGHT) & (r <= radius_at_z)
@@ -137,6 +195,8 @@ SDFS: dict[str, Callable[[Tensor], Tensor]] = {
     "cone": sdf_cone,
     "torus": sdf_torus,
     "pyramid": sdf_pyramid,
+    "mug": sdf_mug,
+    "chair": sdf_chair,
 }
 """Signed distance function of each shape, ``points [N,3] -> [N]``, negative inside."""
 
@@ -215,5 +275,9 @@ def volume(shape: str) -> float:
         "cone": math.pi * CONE_RADIUS**2 * 2.0 * CONE_HALF_HEIGHT / 3.0,
         "torus": 2.0 * math.pi**2 * TORUS_MAJOR * TORUS_MINOR**2,
         "pyramid": (2.0 * PYRAMID_HALF_EDGE) ** 2 * 2.0 * PYRAMID_HALF_HEIGHT / 3.0,
+        # the body, plus half a torus (pi^2 R r^2); the handle's cut ends overlap the body only
+        # inside it, except for a sliver of about 1e-6 (spec: cut at y >= 0.32, no overlap)
+        "mug": math.pi * MUG_RADIUS**2 * 2.0 * MUG_HALF_HEIGHT + math.pi**2 * MUG_HANDLE_MAJOR * MUG_HANDLE_MINOR**2,
+        "chair": sum((h[0] - lo[0]) * (h[1] - lo[1]) * (h[2] - lo[2]) for lo, h in chair_parts()),
     }
     return values[shape]

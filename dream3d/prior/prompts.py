@@ -14,6 +14,7 @@ from torch import Tensor
 
 from dream3d.cameras import VIEW_SUFFIXES, Cameras
 from dream3d.interfaces.condition import Conditioning
+from dream3d.prior.catalog import normalise_prompt
 from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.text_cache import TextEmbeddingCache, model_key
 
@@ -59,11 +60,15 @@ def build_text_condition(
 ) -> TextCondition:
     """Embed every text the run needs, once, then free the text encoder.
 
-    Raises ``OutOfVocabularyError`` for words a closed-vocabulary prior does not know.
+    Raises ``OutOfVocabularyError`` for words a closed-vocabulary prior does not know. For
+    such a prior (a bundled one), the prompt is first put in its captions' form: lower
+    case, with the right article ("A Orange Cube" -> "an orange cube").
     """
     config = config or PromptConfig()
     prior.check_prompt(prompt)
     prior.check_prompt(negative_prompt)
+    if prior.vocabulary is not None:  # a bundled prior: its captions' case and articles
+        prompt, negative_prompt = normalise_prompt(prompt), normalise_prompt(negative_prompt)
     texts = view_prompts(prompt, config.view_dependent)
     wanted = sorted(set(texts.values()) | {negative_prompt})
     cache = TextEmbeddingCache(model_key(prior.name), cache_dir) if config.use_cache else None

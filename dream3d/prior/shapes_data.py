@@ -24,7 +24,7 @@ from dream3d.render.light import AMBIENT, DIFFUSE, world_light
 
 
 def seen_pairs() -> list[tuple[str, str]]:
-    """The (colour, shape) pairs shown in training, in table order (30 of 36)."""
+    """The (colour, shape) pairs shown in training, in table order (40 of 48)."""
     return [(c, s) for s in SHAPES for c in COLOURS if not is_held_out(c, s)]
 
 
@@ -61,7 +61,7 @@ class ShapesDataConfig:
     """What the dataset renders."""
 
     views_per_pair: int = 256
-    """Random cameras rendered for each of the 30 seen (colour, shape) pairs."""
+    """Random cameras rendered for each of the 40 seen (colour, shape) pairs."""
     supersample: int = 3
     """Rays per pixel along each axis (anti-aliasing)."""
     seed: int = 0
@@ -144,5 +144,5 @@ def draw_caption(colour: str, shape: str, view: str, rng: random.Random, config:
 
 def vocabulary() -> list[str]:
     """Every word a caption can contain, sorted (commas are punctuation, not words)."""
-    words = {"a", "object", "view", *COLOURS, *SHAPES, "front", "side", "back", "overhead"}
+    words = {"a", "an", "object", "view", *COLOURS, *SHAPES, "front", "side", "back", "overhead"}
     return sorted(words)

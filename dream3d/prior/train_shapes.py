@@ -1,6 +1,11 @@
-"""Train the bundled prior ``dream3d-shapes`` (docs/bundled-prior.md) on 2 CPU cores.
+"""Train the bundled prior (docs/bundled-prior.md, docs/bundled-world-v2.md) on 2 CPU cores.
 
-    python -m dream3d.prior.train_shapes --out extern/priors/dream3d-shapes [--quick]
+    python -m dream3d.prior.train_shapes --out extern/priors/dream3d-shapes-v2 [--quick]
+
+Every stage checkpoints into ``--work-dir`` (default: the output folder's name plus
+``.work``): the rendered dataset, the trained VAE, and the UNet and text encoder every
+``checkpoint_every`` steps. Run the same command again after a stop and it continues
+where it stopped.
 
 Stages: render the dataset (``shapes_data``); train the ``AutoencoderKL`` (64x64x3 ->
 16x16x4); encode the dataset once; train the ``UNet2DConditionModel`` and the
@@ -66,15 +71,20 @@ class TrainConfig:
     vae_steps: int = 2500
     vae_batch: int = 32
     vae_lr: float = 2e-3
-    kl_weight: float = 1e-5
-    """Weight of the KL term of the VAE (relative to the L1 + L2 reconstruction)."""
-    unet_steps: int = 3000
+    kl_weight: float = 1e-3
+    """Weight of the KL term of the VAE (relative to the L1 + L2 reconstruction, per pixel).
+    At 1e-5 (version 1) the latents were all but unregularised, and the encoder kept a
+    high-magnitude spot at a fixed latent position whatever the image; the prior's samples
+    then decoded it as a coloured speck at the same place in nearly every image."""
+    unet_steps: int = 4000
     unet_batch: int = 32
     unet_lr: float = 1e-3
     warmup_steps: int = 200
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     """Largest decay of the exponential moving average of the UNet and text weights."""
+    checkpoint_every: int = 250
+    """UNet steps between checkpoints of the training state."""
 
 
 def quick_config(seed: int = 0) -> TrainConfig:
@@ -203,8 +213,13 @@ def encode_dataset(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tenso
 
 
 def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, Tensor], scale: float,
-               data: shapes_data.ShapesDataset, cfg: TrainConfig, generator: torch.Generator) -> list[float]:
-    """DDPM epsilon objective (Ho et al. 2020) with Min-SNR-gamma weights; returns losses."""
+               data: shapes_data.ShapesDataset, cfg: TrainConfig, generator: torch.Generator,
+               checkpoint: Path | None = None) -> list[float]:
+    """DDPM epsilon objective (Ho et al. 2020) with Min-SNR-gamma weights; returns losses.
+
+    With ``checkpoint``, the whole training state is saved there every ``checkpoint_every``
+    steps (atomically), and a run that finds one continues from it.
+    """
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
@@ -220,9 +235,20 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     snr = alphas_cumprod / (1.0 - alphas_cumprod)  # [T]
     rng = random.Random(cfg.seed)
     token_cache: dict[str, Tensor] = {}
-    losses = []
-    bar = tqdm(range(cfg.unet_steps), desc="unet")
-    for _ in bar:
+    losses: list[float] = []
+    first = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        ema.load_state_dict(state["ema"])
+        generator.set_state(state["generator"])
+        rng.setstate(state["rng"])
+        losses, first = state["losses"], state["step"]
+    bar = tqdm(range(first, cfg.unet_steps), desc="unet", initial=first, total=cfg.unet_steps)
+    for step in bar:
         index = torch.randint(0, len(data), (cfg.unet_batch,), generator=generator)
         z0 = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scale
         captions = [shapes_data.draw_caption(data.colours[i], data.shapes[i], data.views[i], rng, cfg.captions) for i in index.tolist()]
@@ -246,25 +272,56 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         ema.step(params)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
+        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
+            _save(checkpoint, {
+                "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "ema": ema.state_dict(), "generator": generator.get_state(),
+                "rng": rng.getstate(), "losses": losses, "step": step + 1,
+            })
     ema.copy_to(params)
     unet.eval()
     text_encoder.eval()
     return losses
 
 
-def train(out: Path, cfg: TrainConfig) -> dict:
-    """Run every stage and save the pipeline folder at ``out``; returns the training log."""
+def _save(path: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file, then an atomic rename: a stop never leaves half a file."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def _stage(path: Path, log: dict, name: str, build):
+    """Load a finished stage's result from ``path``, or build it, time it and save it there."""
+    if path.is_file():
+        state = torch.load(path, weights_only=False)
+        log[f"{name}_seconds"] = state["seconds"]
+        return state["value"]
+    tic = time.time()
+    value = build()
+    seconds = round(time.time() - tic, 1)
+    _save(path, {"value": value, "seconds": seconds})
+    log[f"{name}_seconds"] = seconds
+    return value
+
+
+def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
+    """Run every stage and save the pipeline folder at ``out``; returns the training log.
+
+    Stages already finished in ``work`` (default ``out`` + ``.work``) are loaded, not redone.
+    """
     from diffusers import StableDiffusionPipeline
 
     start = time.time()
+    work = work or out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     log: dict = {"config": asdict(cfg)}
 
-    data = shapes_data.build_dataset(cfg.data)
+    data = _stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
     log["images"] = len(data)
-    log["render_seconds"] = round(time.time() - start, 1)
 
     words = shapes_data.vocabulary()
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,15 +329,22 @@ def train(out: Path, cfg: TrainConfig) -> dict:
     vae, unet, text_encoder = build_models(cfg.sizes, len(tokenizer))
     scheduler = make_scheduler()
 
-    tic = time.time()
-    vae_losses = train_vae(vae, data.images, cfg, generator)
+    def fit_vae() -> dict:
+        losses = train_vae(vae, data.images, cfg, generator)
+        return {"state": vae.state_dict(), "losses": losses, "generator": generator.get_state()}
+
+    fitted = _stage(work / "vae.pt", log, "vae", fit_vae)
+    vae.load_state_dict(fitted["state"])
+    vae.eval()
+    generator.set_state(fitted["generator"])
     means, stds = encode_dataset(vae, data.images)
     scale = float(1.0 / means.std())
     vae.register_to_config(scaling_factor=scale)
-    log.update(vae_seconds=round(time.time() - tic, 1), vae_final_loss=_tail(vae_losses), scaling_factor=scale)
+    log.update(vae_final_loss=_tail(fitted["losses"]), scaling_factor=scale)
 
     tic = time.time()
-    unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator)
+    unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
+                             checkpoint=work / "unet.ckpt")
     log.update(unet_seconds=round(time.time() - tic, 1), unet_final_loss=_tail(unet_losses))
 
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
@@ -311,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vae-steps", type=int, default=None)
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="stage checkpoints (default: the output folder's name plus .work); a rerun continues")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
@@ -324,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
-    log = train(args.out, cfg)
+    log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
 
