@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from dream3d.atomic import atomic_path
+from dream3d.cache_dir import cache_root
 
 
 def default_cache_dir() -> Path:
-    """``$DREAM3D_CACHE_DIR`` or ``~/.cache/dream3d``, plus ``text_embeddings``."""
-    root = os.environ.get("DREAM3D_CACHE_DIR") or Path.home() / ".cache" / "dream3d"
-    return Path(root) / "text_embeddings"
+    """``text_embeddings`` in the cache root (``dream3d.cache_dir``)."""
+    return cache_root() / "text_embeddings"
 
 
 class TextEmbeddingCache:

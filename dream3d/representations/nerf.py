@@ -23,7 +23,7 @@ from dream3d.render.types import Render
 from dream3d.render.volume import VolumeRendererConfig
 from dream3d.render.volume_backend import build_volume_renderer
 from dream3d.scene.background import Background, BackgroundConfig
-from dream3d.scene.initial_shape import fit_initial_shape
+from dream3d.scene.initial_shape_cache import fit_initial_shape_cached
 from dream3d.scene.nerf import NeRFConfig, NeRFField
 
 REGULARISERS = ("orientation", "opacity_sparsity", "grid_tv")
@@ -66,7 +66,7 @@ class NeRFRepresentation(nn.Module):
         super().__init__()
         self.device = device
         field_ = NeRFField(config.nerf).to(device)
-        fit_initial_shape(field_, config.nerf.initial_shape)
+        fit_initial_shape_cached(field_, config.nerf.initial_shape)
         background = Background(config.background).to(device)
         self.renderer = build_volume_renderer(field_, background, config.renderer, config.shading).to(device)
         opt = config.optimizer
