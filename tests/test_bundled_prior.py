@@ -225,30 +225,50 @@ def test_either_article_and_any_case_give_the_captions_embedding(quick_prior):
 
 
 def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypatch):
-    """Stop the UNet stage mid-way (as a Ctrl-C would), rerun the command: the result is the
-    uninterrupted run's, bit for bit, and the dataset and VAE are not redone."""
+    """Stop in the VAE stage, then in the UNet stage (as a Ctrl-C would), rerunning the command
+    each time: the result is the uninterrupted run's, bit for bit, and no stage is redone."""
     from safetensors.torch import load_file
 
     from dream3d.prior import train_shapes
 
     cfg = train_shapes.quick_config()
-    cfg.unet_steps, cfg.checkpoint_every = 6, 1
+    cfg.vae_steps, cfg.unet_steps, cfg.checkpoint_every = 5, 6, 1
     train_shapes.train(tmp_path / "whole", cfg)
-    calls = {"n": 0}
-    draw = shapes_data.draw_caption
+    build_models, draw = train_shapes.build_models, shapes_data.draw_caption
 
-    def stop_at_step_three(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 3 * cfg.unet_batch:
+    def vae_stopping_at_step_three(*args, **kwargs):
+        vae, unet, text_encoder = build_models(*args, **kwargs)
+        decode, calls = vae.decode, {"n": 0}
+
+        def counted(*a, **k):
+            calls["n"] += 1
+            if calls["n"] > 3:
+                raise KeyboardInterrupt
+            return decode(*a, **k)
+
+        vae.decode = counted
+        return vae, unet, text_encoder
+
+    def captions_stopping_at_step_three(*args, **kwargs):
+        captions_stopping_at_step_three.n += 1
+        if captions_stopping_at_step_three.n > 3 * cfg.unet_batch:
             raise KeyboardInterrupt
         return draw(*args, **kwargs)
 
-    monkeypatch.setattr(shapes_data, "draw_caption", stop_at_step_three)
+    captions_stopping_at_step_three.n = 0
+    work = tmp_path / "stopped.work"
+    monkeypatch.setattr(train_shapes, "build_models", vae_stopping_at_step_three)
     with pytest.raises(KeyboardInterrupt):
         train_shapes.train(tmp_path / "stopped", cfg)
-    assert not (tmp_path / "stopped").exists() and (tmp_path / "stopped.work" / "unet.ckpt").is_file()
-    monkeypatch.setattr(shapes_data, "draw_caption", draw)
+    assert (work / "vae.ckpt").is_file() and not (work / "vae.pt").exists()
+    monkeypatch.setattr(train_shapes, "build_models", build_models)
+    monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_at_step_three)
     monkeypatch.setattr(shapes_data, "build_dataset", lambda *a, **k: pytest.fail("the dataset is rendered again"))
+    with pytest.raises(KeyboardInterrupt):
+        train_shapes.train(tmp_path / "stopped", cfg)
+    assert not (tmp_path / "stopped").exists() and (work / "vae.pt").is_file() and (work / "unet.ckpt").is_file()
+    monkeypatch.setattr(shapes_data, "draw_caption", draw)
+    monkeypatch.setattr(train_shapes, "train_vae", lambda *a, **k: pytest.fail("the VAE is trained again"))
     log = train_shapes.train(tmp_path / "stopped", cfg)
     assert log["images"] == 40
     for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",

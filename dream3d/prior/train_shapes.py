@@ -84,7 +84,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     """Largest decay of the exponential moving average of the UNet and text weights."""
     checkpoint_every: int = 250
-    """UNet steps between checkpoints of the training state."""
+    """VAE and UNet steps between checkpoints of the training state."""
 
 
 def quick_config(seed: int = 0) -> TrainConfig:
@@ -172,17 +172,30 @@ def make_scheduler():
                          prediction_type="epsilon", clip_sample=False, steps_offset=1)
 
 
-def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator) -> list[float]:
-    """Reconstruction (L1 + L2) plus a small KL term, AdamW with cosine decay."""
+def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
+              checkpoint: Path | None = None) -> list[float]:
+    """Reconstruction (L1 + L2) plus a small KL term, AdamW with cosine decay.
+
+    With ``checkpoint``, the training state is saved there every ``checkpoint_every`` steps,
+    and a run that finds one continues from it.
+    """
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from tqdm.auto import tqdm
 
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(cfg.warmup_steps, cfg.vae_steps // 10 + 1), cfg.vae_steps)
-    losses = []
-    bar = tqdm(range(cfg.vae_steps), desc="vae")
-    for _ in bar:
+    losses: list[float] = []
+    first = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        vae.load_state_dict(state["vae"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        losses, first = state["losses"], state["step"]
+    bar = tqdm(range(first, cfg.vae_steps), desc="vae", initial=first, total=cfg.vae_steps)
+    for step in bar:
         index = torch.randint(0, images.shape[0], (cfg.vae_batch,), generator=generator)
         x = images[index].float() / 127.5 - 1.0  # [B,3,64,64] in [-1,1]
         posterior = vae.encode(x).latent_dist
@@ -196,6 +209,10 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator)
         schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_steps:
+            _save(checkpoint, {"vae": vae.state_dict(), "optimizer": optimizer.state_dict(),
+                               "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                               "losses": losses, "step": step + 1})
     vae.eval()
     return losses
 
@@ -330,7 +347,7 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     scheduler = make_scheduler()
 
     def fit_vae() -> dict:
-        losses = train_vae(vae, data.images, cfg, generator)
+        losses = train_vae(vae, data.images, cfg, generator, checkpoint=work / "vae.ckpt")
         return {"state": vae.state_dict(), "losses": losses, "generator": generator.get_state()}
 
     fitted = _stage(work / "vae.pt", log, "vae", fit_vae)
