@@ -1,25 +1,19 @@
 """A tiny random Stable-Diffusion-style prior, built locally and saved with diffusers."""
 from __future__ import annotations
 
-import json
-import string
+import sys
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
 
 def write_char_tokenizer(directory: Path, max_length: int = 16) -> None:
     """A CLIPTokenizer whose vocabulary is single characters (no merges)."""
-    tokens = ["<|startoftext|>", "<|endoftext|>"]
-    symbols = list(string.ascii_lowercase + string.digits + ",.'")
-    tokens += symbols + [c + "</w>" for c in symbols]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (directory / "merges.txt").write_text("#version: 0.2\n")
-    from transformers import CLIPTokenizer
+    from gpu.sd_prior import write_character_tokenizer
 
-    tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=max_length, pad_token="<|endoftext|>")
-    tokenizer.save_pretrained(directory)
+    write_character_tokenizer(directory, max_length)
 
 
 def build_tiny_prior(directory: Path, seed: int = 0) -> Path:

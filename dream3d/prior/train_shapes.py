@@ -185,15 +185,8 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(cfg.warmup_steps, cfg.vae_steps // 10 + 1), cfg.vae_steps)
-    losses: list[float] = []
-    first = 0
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        vae.load_state_dict(state["vae"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        losses, first = state["losses"], state["step"]
+    parts = {"vae": vae, "optimizer": optimizer, "schedule": schedule}
+    losses, first = _restore(checkpoint, parts, generator)
     bar = tqdm(range(first, cfg.vae_steps), desc="vae", initial=first, total=cfg.vae_steps)
     for step in bar:
         index = torch.randint(0, images.shape[0], (cfg.vae_batch,), generator=generator)
@@ -210,9 +203,7 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_steps:
-            _save(checkpoint, {"vae": vae.state_dict(), "optimizer": optimizer.state_dict(),
-                               "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                               "losses": losses, "step": step + 1})
+            _save(checkpoint, _snapshot(parts, generator, None, losses, step + 1))
     vae.eval()
     return losses
 
@@ -252,18 +243,8 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     snr = alphas_cumprod / (1.0 - alphas_cumprod)  # [T]
     rng = random.Random(cfg.seed)
     token_cache: dict[str, Tensor] = {}
-    losses: list[float] = []
-    first = 0
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        unet.load_state_dict(state["unet"])
-        text_encoder.load_state_dict(state["text_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        ema.load_state_dict(state["ema"])
-        generator.set_state(state["generator"])
-        rng.setstate(state["rng"])
-        losses, first = state["losses"], state["step"]
+    parts = {"unet": unet, "text_encoder": text_encoder, "optimizer": optimizer, "schedule": schedule, "ema": ema}
+    losses, first = _restore(checkpoint, parts, generator, rng)
     bar = tqdm(range(first, cfg.unet_steps), desc="unet", initial=first, total=cfg.unet_steps)
     for step in bar:
         index = torch.randint(0, len(data), (cfg.unet_batch,), generator=generator)
@@ -290,15 +271,32 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
-            _save(checkpoint, {
-                "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "ema": ema.state_dict(), "generator": generator.get_state(),
-                "rng": rng.getstate(), "losses": losses, "step": step + 1,
-            })
+            _save(checkpoint, _snapshot(parts, generator, rng, losses, step + 1))
     ema.copy_to(params)
     unet.eval()
     text_encoder.eval()
     return losses
+
+
+def _snapshot(parts: dict, generator: torch.Generator, rng: random.Random | None, losses: list[float],
+              step: int) -> dict:
+    """Everything a stage needs to go on from ``step``: its parts' states, the RNGs and the losses."""
+    return {"parts": {name: part.state_dict() for name, part in parts.items()}, "generator": generator.get_state(),
+            "rng": None if rng is None else rng.getstate(), "losses": losses, "step": step}
+
+
+def _restore(checkpoint: Path | None, parts: dict, generator: torch.Generator,
+             rng: random.Random | None = None) -> tuple[list[float], int]:
+    """Load a ``_snapshot`` into ``parts`` and the RNGs; returns ``(losses, step)``, or ``([], 0)`` without one."""
+    if checkpoint is None or not checkpoint.is_file():
+        return [], 0
+    state = torch.load(checkpoint, weights_only=False)
+    for name, part in parts.items():
+        part.load_state_dict(state["parts"][name])
+    generator.set_state(state["generator"])
+    if rng is not None:
+        rng.setstate(state["rng"])
+    return state["losses"], state["step"]
 
 
 def _save(path: Path, state: dict) -> None:
