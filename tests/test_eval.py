@@ -34,12 +34,14 @@ def perturbed(mesh: trimesh.Trimesh, seed: int) -> trimesh.Trimesh:
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_canonical_and_noisy_primitives_are_recognised(shape):
-    colour = list(COLOURS)[SHAPES.index(shape)]
+    """The canonical mesh scores at the dense sampling floor (the 1024-point match distance
+    of two independent samples is about 0.02 for the mug and the chair), a noisy copy worse."""
+    colour = list(COLOURS)[SHAPES.index(shape) % len(COLOURS)]
     exact = evaluate_mesh(coloured(canonical_mesh(shape), COLOURS[colour]), f"a {colour} {shape}")
-    assert exact.passed and exact.chamfer < 0.02
+    assert exact.passed and exact.chamfer < 0.03 and exact.chamfer_l1 < 0.01
     noisy = evaluate_mesh(coloured(perturbed(canonical_mesh(shape), SHAPES.index(shape)), COLOURS[colour]), f"a {colour} {shape}")
     assert noisy.predicted_shape == shape and noisy.passed
-    assert noisy.chamfer > exact.chamfer
+    assert noisy.chamfer_l1 > exact.chamfer_l1
 
 
 def test_wrong_shape_fails_and_reports_the_nearest():
@@ -136,7 +138,7 @@ def test_an_interrupted_run_stops_the_batch(tmp_path, monkeypatch, capsys):
 
     launched = []
 
-    def interrupted_train(config, run_dir, resume=False):
+    def interrupted_train(config, run_dir, resume=False, overwrite=False):
         launched.append(config.system.prompt)
         return EXIT_INTERRUPTED
 

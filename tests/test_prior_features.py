@@ -45,3 +45,18 @@ def test_summary_counts_samples():
     assert summary["mug_held_out"] == {"view_accuracy": 0.5, "samples": 8}
     assert summary["chair_seen"] == {"view_accuracy": 1.0, "samples": 8}
     assert summary["all"]["samples"] == 24 and summary["all"]["view_accuracy"] == pytest.approx(0.75)
+
+
+def test_speck_check_finds_an_off_colour_spot_and_nothing_on_true_renders():
+    from dream3d.cameras import CameraSampler
+    from dream3d.eval.specks import has_speck, off_colour_pixels
+    from dream3d.prior.catalog import COLOURS
+
+    cameras = CameraSampler().sample(0, torch.Generator().manual_seed(0), batch_size=2)
+    for colour in COLOURS:
+        images, _ = render(["mug", "cube"], [colour, colour], cameras, supersample=2)
+        assert [off_colour_pixels(image, colour) for image in images] == [0, 0]  # shading and anti-aliasing only
+    image = render(["cube"], ["red"], cameras[:1], supersample=2)[0][0]
+    assert not has_speck(image, "red")
+    image[:, 30:32, 40:42] = torch.tensor([0.2, 0.7, 0.3])[:, None, None]  # a green 2x2 speck
+    assert off_colour_pixels(image, "red") == 4 and has_speck(image, "red")

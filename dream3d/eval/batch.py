@@ -1,4 +1,5 @@
-"""Generate and evaluate a list of prompts; a table with seen and held-out pairs apart."""
+"""Generate and evaluate a list of prompts; a table with seen and held-out pairs apart, every
+rate with the number of assets it is over, and the Janus rate over the mug and chair prompts."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from dream3d.atomic import write_text
 from dream3d.eval.evaluate import EvalError, EvalResult, evaluate_run
+from dream3d.eval.summary import feature_rates, feature_text, janus_summary, janus_text, share, surface_means, surface_text
 
 
 @dataclass
@@ -19,32 +21,49 @@ class BatchReport:
     """A run was interrupted (Ctrl-C / SIGTERM); the prompts after it were not started."""
 
     def summary(self) -> dict:
+        """Per split (seen, held-out): rates with their ``n``, mean Chamfer, the surface metrics
+        (``summary.surface_means``) and the feature rates of its mug and chair prompts; then the
+        Janus rate over every mug and chair prompt (``"janus"``) and the failed runs."""
         def rate(rows: list[EvalResult], attr: str) -> float | None:
             return sum(getattr(r, attr) for r in rows) / len(rows) if rows else None
 
         out = {}
         for name, rows in (("seen", [r for r in self.results if not r.held_out]), ("held_out", [r for r in self.results if r.held_out])):
+            dicts = [r.to_dict() for r in rows]
             out[name] = {
                 "n": len(rows), "pass_rate": rate(rows, "passed"), "shape_accuracy": rate(rows, "shape_correct"),
                 "colour_accuracy": rate(rows, "colour_correct"),
                 "mean_chamfer": sum(r.chamfer for r in rows) / len(rows) if rows else None,
+                **surface_means(dicts), "features": feature_rates(dicts),
             }
+        out["janus"] = janus_summary([r.to_dict() for r in self.results])
         out["failed_runs"] = len(self.failures)
         return out
 
     def markdown(self) -> str:
-        lines = ["| prompt | split | shape | colour | chamfer | pass |", "|---|---|---|---|---|---|"]
+        lines = ["| prompt | split | shape | colour | chamfer | pass | " + " | ".join(SURFACE_COLUMNS) + " |",
+                 "|---" * (6 + len(SURFACE_COLUMNS)) + "|"]
         for r in sorted(self.results, key=lambda r: (r.held_out, r.prompt)):
-            lines.append(f"| {r.prompt} | {'held-out' if r.held_out else 'seen'} | {result_cells(r.to_dict())} |")
+            row = r.to_dict()
+            lines.append(f"| {r.prompt} | {'held-out' if r.held_out else 'seen'} | {result_cells(row)} | {surface_cells(row)} |")
         for prompt, error in self.failures.items():
-            lines.append(f"| {prompt} | - | run failed: {error} | | | no |")
+            lines.append(f"| {prompt} | - | run failed: {error} | | | no | {surface_cells(None)} |")
         lines.append("")
-        for split, s in self.summary().items():
-            if isinstance(s, dict) and s["n"]:
-                lines.append(
-                    f"- {split}: {s['pass_rate']:.0%} pass ({s['n']} prompts; shape {s['shape_accuracy']:.0%}, "
-                    f"colour {s['colour_accuracy']:.0%}, mean Chamfer {s['mean_chamfer']:.3f})"
-                )
+        summary = self.summary()
+        for split in ("seen", "held_out"):
+            s = summary[split]
+            if not s["n"]:
+                continue
+            line = (f"- {split.replace('_', '-')} ({s['n']} prompt{'' if s['n'] == 1 else 's'}): pass {share(s['pass_rate'], s['n'])}, "
+                    f"shape {share(s['shape_accuracy'], s['n'])}, colour {share(s['colour_accuracy'], s['n'])}, "
+                    f"mean Chamfer {s['mean_chamfer']:.3f}; {surface_text(s)}")
+            if s["features"]["n"]:
+                line += f"; mugs and chairs: {feature_text(s['features'])}"
+            lines.append(line)
+        if summary["janus"]["n"]:
+            lines.append(f"- mug and chair prompts, both splits: {janus_text(summary['janus'])}")
+        if self.failures:
+            lines.append(f"- failed runs: {len(self.failures)}")
         return "\n".join(lines) + "\n"
 
     def write(self, directory: Path) -> None:
@@ -61,6 +80,28 @@ def result_cells(row: dict | None) -> str:
     shape = row["predicted_shape"] + ("" if row["shape_correct"] else " ✗")
     colour = row["predicted_colour"] + ("" if row["colour_correct"] else " ✗")
     return f"{shape} | {colour} | {row['chamfer']:.3f} | {'yes' if row['passed'] else 'no'}"
+
+
+SURFACE_COLUMNS = ("Chamfer-L1", "NC", "F@0.05", "genus (true)", "feature", "flags")
+"""Surface, topology and feature columns of the per-prompt table (after ``result_cells``')."""
+
+
+def surface_cells(row: dict | None) -> str:
+    """:data:`SURFACE_COLUMNS` cells of one result: the surface metrics, the genus against the
+    truth (✗ when wrong, "open" when the mesh is not closed), and for a mug or a chair the
+    feature count and its flags (Janus, missing, oriented or wrong side); dashes where a
+    value is absent (a failed run, a shape without a feature, an older eval.json)."""
+    if row is None or row.get("chamfer_l1") is None:
+        return " | ".join(["-"] * len(SURFACE_COLUMNS))
+    genus = f"{row['genus']}{'' if row['genus_correct'] else ' ✗'} ({row['true_genus']})"
+    genus += "" if row["watertight"] else ", open"
+    feature, flags = "-", "-"
+    if row.get("feature_count") is not None:
+        count = row["feature_count"]
+        feature = f"{count} {row['feature']}{'' if count == 1 else 's'}"
+        flags = "Janus" if row["janus"] else "missing" if row["missing"] else "oriented" if row["oriented"] else "wrong side"
+    return (f"{row['chamfer_l1']:.3f} | {row['normal_consistency']:.2f} | {row['fscore']:.2f} | {genus} | "
+            f"{feature} | {flags}")
 
 
 def read_prompts(path: Path) -> list[str]:

@@ -3,7 +3,9 @@
     python -m dream3d.eval --compare runs/sds/eval.json runs/vsd/eval.json --labels SDS VSD
 
 Each input is the ``eval.json`` a ``--batch`` run writes. Rows are joined on the prompt; a
-prompt missing from a method (a failed run) shows as ``-`` and counts as a fail for it.
+prompt missing from a method (a failed run) shows as ``-`` and counts as a fail for it. The
+surface metrics, genus and feature rates are over the assets that have them (an older
+``eval.json`` has none), each with its count.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from dream3d.eval.batch import result_cells
 from dream3d.eval.evaluate import EvalError
+from dream3d.eval.summary import feature_rates, feature_text, janus_summary, janus_text, surface_means, surface_text
 
 
 @dataclass
@@ -49,6 +52,7 @@ def split_summary(method: MethodResults, prompts: list[str]) -> dict:
         "colour_accuracy": sum(bool(r and r["colour_correct"]) for r in rows) / n if n else None,
         "mean_chamfer": sum(r["chamfer"] for r in done) / len(done) if done else None,
         "failed_runs": n - len(done),
+        **surface_means(done), "features": feature_rates(done),
     }
 
 
@@ -79,6 +83,16 @@ def compare(methods: list[MethodResults]) -> tuple[str, dict]:
         for m in methods:
             s = summary[split][m.label]
             chamfer = "n/a" if s["mean_chamfer"] is None else f"{s['mean_chamfer']:.3f}"
-            lines.append(f"- {split}, {m.label}: {s['pass_rate']:.0%} pass ({s['n']} prompts; shape "
-                         f"{s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%}, mean Chamfer {chamfer})")
+            line = (f"- {split}, {m.label}: {s['pass_rate']:.0%} pass ({s['n']} prompts; shape "
+                    f"{s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%}, mean Chamfer {chamfer})")
+            if s["mean_chamfer_l1"] is not None:  # rows from before the surface metrics have none
+                line += f"; {surface_text(s)}"
+            if s["features"]["n"]:
+                line += f"; mugs and chairs: {feature_text(s['features'])}"
+            lines.append(line)
+    summary["janus"] = {m.label: janus_summary(list(m.rows.values())) for m in methods}
+    for m in methods:
+        j = summary["janus"][m.label]
+        if j["n"]:
+            lines.append(f"- mug and chair prompts, {m.label}: {janus_text(j)}")
     return "\n".join(lines) + "\n", summary

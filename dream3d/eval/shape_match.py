@@ -1,21 +1,21 @@
-"""Which primitive is this surface? Chamfer distance after centring, scale and a rotation
-about the up axis (the only pose freedom a generated asset has: it stands on +z)."""
+"""Which shape is this surface? Chamfer distance after centring, scale and a rotation
+about the up axis (the only pose freedom a generated asset has: it stands on +z).
+
+The alignment found here (bounding-box centre, unit RMS radius, the best rotation about z)
+is the one every surface metric uses (``surface.py``). The six primitives repeat every
+quarter turn about z, so a quarter turn is searched; the mug and the chair have a front
+and are searched over a full turn (the same angular step).
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+from scipy.spatial import cKDTree
 
 from dream3d.eval.canonical import canonical_points
-from dream3d.prior.catalog import SHAPES
-
-
-def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Symmetric Chamfer distance: mean nearest-neighbour distance a->b plus b->a (halved)."""
-    d = torch.cdist(a, b)  # [..., N, M]
-    return 0.5 * (d.min(-1).values.mean(-1) + d.min(-2).values.mean(-1))
+from dream3d.prior.catalog import FEATURED, SHAPES
 
 
 def normalise(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -25,36 +25,65 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, float]:
     return centred / max(scale, 1e-8), scale
 
 
-def rotations_about_z(n: int) -> torch.Tensor:
-    """``n`` rotation matrices ``[n,3,3]`` evenly spaced over a quarter turn (the cube's and
-    pyramid's symmetry; the other primitives are rotationally symmetric about z)."""
-    angles = torch.arange(n, dtype=torch.float32) * (0.5 * math.pi / n)
-    c, s = torch.cos(angles), torch.sin(angles)
-    zero, one = torch.zeros_like(c), torch.ones_like(c)
-    return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], -1).view(n, 3, 3)
+def rotation_about_z(angle: float) -> np.ndarray:
+    """The rotation ``[3,3]`` by ``angle`` radians about +z (counter-clockwise seen from above)."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def search_angles(shape: str, per_quarter_turn: int) -> np.ndarray:
+    """The angles ``[n]`` (radians) searched for ``shape``: ``per_quarter_turn`` steps over
+    the shape's period about z (a quarter turn, or a full turn for a shape with a front)."""
+    turns = 4 if shape in FEATURED else 1
+    return np.arange(per_quarter_turn * turns) * (0.5 * math.pi / per_quarter_turn)
 
 
 @dataclass
 class ShapeMatch:
-    """The nearest primitive and the Chamfer distance to each (normalised units)."""
+    """The nearest shape, the Chamfer distance to each (normalised units), and the rotation
+    about z that takes the normalised prediction onto each."""
 
     shape: str
     distances: dict[str, float]
+    angles: dict[str, float]
+    """Best rotation (radians, about +z) of the prediction onto each shape."""
 
     def world_chamfer(self, shape: str, rms_radius: float) -> float:
-        """Chamfer distance to ``shape`` in world units of a primitive of that RMS radius."""
+        """Chamfer distance to ``shape`` in world units of a shape of that RMS radius."""
         return self.distances[shape] * rms_radius
 
+    def align(self, points: np.ndarray, shape: str, radius: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Points ``[N,3]`` of the predicted surface moved onto ``shape``'s canonical frame:
+        ``R(angle) @ normalise(points) * radius``, i.e. bounding box centred, scaled to the
+        shape's RMS radius (default :func:`rms_radius`) and turned by the matched angle.
+        Returns them and ``R [3,3]`` (what turns the surface's normals)."""
+        rotation = rotation_about_z(self.angles[shape])
+        radius = rms_radius(shape) if radius is None else radius
+        return normalise(points)[0] @ rotation.T * radius, rotation
 
-def match_shape(points: np.ndarray, n_rotations: int = 12) -> ShapeMatch:
-    """Classify surface points ``[N,3]`` (world space, +z up) by the nearest primitive."""
-    pred, _ = normalise(points.astype(np.float32))
-    rotated = torch.einsum("rij,nj->rni", rotations_about_z(n_rotations), torch.from_numpy(pred))
-    distances = {}
+
+def match_shape(points: np.ndarray, per_quarter_turn: int = 12) -> ShapeMatch:
+    """Classify surface points ``[N,3]`` (world space, +z up) by the nearest shape.
+
+    For each shape and angle ``a``, the symmetric Chamfer distance of the turned prediction
+    and the target, ``(mean_p d(R(a) p, T) + mean_t d(t, R(a) P)) / 2`` with ``d`` the
+    nearest-neighbour distance (a k-d tree), in normalised units; turning the target by
+    ``R(-a)`` instead gives the same distances, so one k-d tree per point set serves every angle."""
+    pred = normalise(points.astype(np.float64))[0]
+    pred_tree = cKDTree(pred)
+    distances, angles = {}, {}
     for shape in SHAPES:
-        target, _ = normalise(canonical_points(shape))
-        distances[shape] = float(chamfer(rotated, torch.from_numpy(target)[None]).min())
-    return ShapeMatch(min(distances, key=distances.get), distances)
+        target = normalise(canonical_points(shape).astype(np.float64))[0]
+        target_tree = cKDTree(target)
+        scores = []
+        for angle in search_angles(shape, per_quarter_turn):
+            rotation = rotation_about_z(angle)
+            to_target = target_tree.query(pred @ rotation.T)[0].mean()  # R pred -> target
+            to_pred = pred_tree.query(target @ rotation)[0].mean()  # R^-1 target -> pred
+            scores.append(0.5 * float(to_target + to_pred))
+        best = int(np.argmin(scores))
+        distances[shape], angles[shape] = scores[best], float(search_angles(shape, per_quarter_turn)[best])
+    return ShapeMatch(min(distances, key=distances.get), distances, angles)
 
 
 def rms_radius(shape: str) -> float:
