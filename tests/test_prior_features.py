@@ -60,3 +60,23 @@ def test_speck_check_finds_an_off_colour_spot_and_nothing_on_true_renders():
     assert not has_speck(image, "red")
     image[:, 30:32, 40:42] = torch.tensor([0.2, 0.7, 0.3])[:, None, None]  # a green 2x2 speck
     assert off_colour_pixels(image, "red") == 4 and has_speck(image, "red")
+
+
+def test_feature_and_sample_checks_run_on_a_world_v2_prior(tmp_path):
+    """A seconds-long world-v2 prior: every pair it knows is sampled, mugs and chairs from the
+    front and the back, with sample sizes in the summaries."""
+    from dream3d.eval.prior_features import check_features
+    from dream3d.eval.prior_samples import check_prior, summarise
+    from dream3d.prior import TextToImagePrior
+    from dream3d.prior.train_shapes import main
+
+    main(["--out", str(tmp_path / "prior"), "--quick"])
+    prior = TextToImagePrior.from_pretrained(str(tmp_path / "prior"))
+    summary = summarise(check_prior(prior, samples=1, steps=2))
+    assert (summary["seen"]["pairs"], summary["held_out"]["pairs"]) == (40, 8)
+    assert 0.0 <= summary["seen"]["speck_rate"] <= 1.0
+    checks = check_features(prior, samples=1, steps=2, cameras_per_bank=8, supersample=1)
+    assert len(checks) == 2 * 6 * 2 and {c.view for c in checks} == {"front", "back"}
+    assert sum(c.held_out for c in checks) == 4  # the purple mug and the blue chair, front and back
+    features = summarise_features(checks)
+    assert features["mug_seen"]["samples"] == 10 and features["chair_held_out"]["samples"] == 2

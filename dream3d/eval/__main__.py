@@ -13,16 +13,27 @@ from dream3d.eval.evaluate import EvalError, evaluate_run
 
 
 def check_prior_samples(args: argparse.Namespace) -> int:
+    """Score the prior's 2D samples of every pair (shape, colour, specks) and, where its world
+    has objects with a front, whether front and back views show the feature on the right side."""
     from dream3d.atomic import write_text
+    from dream3d.eval.prior_features import check_features, summarise_features
     from dream3d.eval.prior_samples import check_prior, summarise
     from dream3d.prior import TextToImagePrior
+    from dream3d.prior.catalog import FEATURED
 
-    summary = summarise(check_prior(TextToImagePrior.from_pretrained(args.prior), samples=args.samples))
+    prior = TextToImagePrior.from_pretrained(args.prior)
+    summary = summarise(check_prior(prior, samples=args.samples))
+    if prior.vocabulary is not None and set(FEATURED) <= set(prior.vocabulary):
+        summary["features"] = summarise_features(check_features(prior, samples=2 * args.samples))
     out = Path(args.output_dir)
     write_text(out / "prior_samples.json", json.dumps(summary, indent=2))
     for split in ("seen", "held_out"):
         s = summary[split]
-        print(f"{split}: {s['accuracy']:.0%} right (shape {s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%})")
+        print(f"{split}: {s['accuracy']:.0%} right of {s['pairs']} pairs x {args.samples} samples (shape "
+              f"{s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%}); specks in {s['speck_rate']:.0%}")
+    for name, row in summary.get("features", {}).items():
+        if name != "prompts" and row["samples"]:
+            print(f"feature side, {name}: {row['view_accuracy']:.0%} of {row['samples']} samples")
     return 0
 
 

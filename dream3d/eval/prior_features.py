@@ -72,12 +72,12 @@ def shows_half(azimuths: torch.Tensor, view: str) -> torch.Tensor:
 
 
 def check_features(prior: TextToImagePrior, samples: int = 8, steps: int = 25, scale: float = 7.5,
-                   seed: int = 0) -> list[FeatureCheck]:
+                   seed: int = 0, cameras_per_bank: int = 160, supersample: int = 2) -> list[FeatureCheck]:
     """Sample every (colour, featured shape) pair at each checked view and score the view it shows."""
     checks = []
     for shape in FEATURED:
         for colour in COLOURS:
-            bank, azimuths = view_bank(shape, colour, seed=seed)
+            bank, azimuths = view_bank(shape, colour, cameras_per_bank, seed, supersample)
             for view in CHECKED_VIEWS:
                 prompt = caption(colour, shape, view)
                 images = ddim_sample(prior, prompt, n=samples, steps=steps, scale=scale, seed=seed)

@@ -14,6 +14,7 @@ import torch
 
 from dream3d.cameras import CameraSampler
 from dream3d.eval.colour import nearest_colour
+from dream3d.eval.specks import has_speck
 from dream3d.prior.catalog import SHAPES, all_prompts, caption
 from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.sample import ddim_sample
@@ -33,6 +34,8 @@ class SampleCheck:
     colour_accuracy: float
     accuracy: float
     """Fraction of samples with both the right silhouette and the right colour."""
+    speck_rate: float = 0.0
+    """Fraction of samples with an off-colour speck (``dream3d.eval.specks``)."""
 
 
 def silhouettes(images: torch.Tensor) -> torch.Tensor:
@@ -40,7 +43,7 @@ def silhouettes(images: torch.Tensor) -> torch.Tensor:
     return (1.0 - images).amax(1) > FOREGROUND_DISTANCE
 
 
-def silhouette_bank(view: str, per_shape: int = 24, seed: int = 0) -> dict[str, torch.Tensor]:
+def silhouette_bank(view: str, per_shape: int = 24, seed: int = 0, shapes: tuple[str, ...] = SHAPES) -> dict[str, torch.Tensor]:
     """Ground-truth masks ``[K,H,W]`` per shape, from training cameras with this view label."""
     sampler = CameraSampler()
     generator = torch.Generator().manual_seed(seed)
@@ -48,7 +51,7 @@ def silhouette_bank(view: str, per_shape: int = 24, seed: int = 0) -> dict[str, 
     chosen = [i for i, label in enumerate(cameras.view_labels()) if label == view][:per_shape]
     cameras = cameras[chosen]
     bank = {}
-    for shape in SHAPES:
+    for shape in shapes:
         _, alpha = render([shape] * len(cameras), ["red"] * len(cameras), cameras, supersample=1)
         bank[shape] = alpha[:, 0] > 0.5
     return bank
@@ -65,21 +68,25 @@ def classify_shape(mask: torch.Tensor, bank: dict[str, torch.Tensor]) -> str:
 
 
 def check_prior(prior: TextToImagePrior, samples: int = 4, steps: int = 25, scale: float = 7.5, view: str = "side", seed: int = 0) -> list[SampleCheck]:
-    """Sample every bundled-prior pair at one view and score silhouettes and colours."""
-    bank = silhouette_bank(view, seed=seed)
+    """Sample every pair the prior knows the words of, at one view, and score silhouettes and colours
+    (a version-1 prior is scored on the six primitives, a version-2 one on all eight shapes)."""
+    known = tuple(s for s in SHAPES if prior.vocabulary is None or s in prior.vocabulary)
+    bank = silhouette_bank(view, seed=seed, shapes=known)
     checks = []
-    for pair in all_prompts():
+    for pair in (p for p in all_prompts() if p.shape in known):
         images = ddim_sample(prior, caption(pair.colour, pair.shape, view), n=samples, steps=steps, scale=scale, seed=seed)
         masks = silhouettes(images)
-        shape_ok, colour_ok, both = [], [], []
+        shape_ok, colour_ok, both, specks = [], [], [], []
         for image, mask in zip(images, masks):
+            specks.append(has_speck(image, pair.colour))
             pixels = image.permute(1, 2, 0)[mask]
             colour = nearest_colour(pixels.mean(0).numpy())[0] if len(pixels) else "none"
             shape = classify_shape(mask, bank)
             shape_ok.append(shape == pair.shape)
             colour_ok.append(colour == pair.colour)
             both.append(shape_ok[-1] and colour_ok[-1])
-        checks.append(SampleCheck(pair.text, pair.held_out, float(np.mean(shape_ok)), float(np.mean(colour_ok)), float(np.mean(both))))
+        checks.append(SampleCheck(pair.text, pair.held_out, float(np.mean(shape_ok)), float(np.mean(colour_ok)),
+                                  float(np.mean(both)), float(np.mean(specks))))
     return checks
 
 
@@ -87,5 +94,7 @@ def summarise(checks: list[SampleCheck]) -> dict:
     """Mean accuracies for seen and held-out pairs, plus every prompt's row."""
     out: dict = {"prompts": [asdict(c) for c in checks]}
     for name, rows in (("seen", [c for c in checks if not c.held_out]), ("held_out", [c for c in checks if c.held_out])):
-        out[name] = {key: float(np.mean([getattr(c, key) for c in rows])) for key in ("accuracy", "shape_accuracy", "colour_accuracy")}
+        out[name] = {key: float(np.mean([getattr(c, key) for c in rows])) if rows else None
+                     for key in ("accuracy", "shape_accuracy", "colour_accuracy", "speck_rate")}
+        out[name]["pairs"] = len(rows)
     return out
