@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dream3d.interfaces.condition import Conditioning
+from dream3d.prior.latent import LatentDiffusionPrior
 from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError, resolve_source
 from dream3d.prior.vocabulary import check_words, read_vocabulary
 
 log = logging.getLogger(__name__)
 
 
-class TextToImagePrior(nn.Module):
+class TextToImagePrior(LatentDiffusionPrior):
     """A frozen text-conditioned latent diffusion model (Stable Diffusion layout) used as a score function.
 
     Latents follow Stable Diffusion (Rombach et al. 2022): ``z = vae.encode(2x-1) * s``
@@ -28,20 +29,10 @@ class TextToImagePrior(nn.Module):
     """
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, vocabulary: list[str] | None = None, name: str = "prior"):
-        super().__init__()
-        self.unet = unet
-        self.vae = vae
+        super().__init__(unet, vae, scheduler, name, frozen=(text_encoder,))
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
-        self.scheduler = scheduler
         self.vocabulary = None if vocabulary is None else sorted(set(vocabulary))
-        self.name = name
-        for module in (unet, vae, text_encoder):
-            if module is not None:
-                module.requires_grad_(False)
-                module.eval()
-        alphas_cumprod = torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float32)
-        self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)  # [T]
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -71,37 +62,6 @@ class TextToImagePrior(nn.Module):
         log.info("Loaded prior %s on %s (%s)", name_or_path, device, str(dtype).replace("torch.", ""))
         return prior.to(device)
 
-    # ------------------------------------------------------------------ properties
-    @property
-    def device(self) -> torch.device:
-        return self.alphas_cumprod.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        # diffusers' ``unet.dtype`` walks every module; the first parameter says the same
-        return next(self.unet.parameters()).dtype
-
-    @property
-    def num_train_timesteps(self) -> int:
-        return int(self.alphas_cumprod.shape[0])
-
-    @property
-    def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def latent_channels(self) -> int:
-        return int(self.vae.config.latent_channels)
-
-    @property
-    def latent_size(self) -> int:
-        return int(self.unet.config.sample_size)
-
-    @property
-    def image_size(self) -> int:
-        """The resolution the prior was trained at (renders are resized to it)."""
-        return self.latent_size * self.vae_scale_factor
-
     # ------------------------------------------------------------------ text
     def check_prompt(self, prompt: str) -> None:
         """Refuse words a closed-vocabulary prior never saw (``dream3d.prior.vocabulary``)."""
@@ -123,18 +83,6 @@ class TextToImagePrior(nn.Module):
         """Drop the text encoder once every embedding needed is computed."""
         self.text_encoder = None
 
-    # ------------------------------------------------------------------ images
-    def encode_images(self, images: Tensor) -> Tensor:
-        """Latents ``[B,C,h,w]`` of images ``[B,3,H,W]`` in [0,1] (posterior mean, scaled)."""
-        x = images.to(self.dtype) * 2.0 - 1.0
-        posterior = self.vae.encode(x).latent_dist
-        return posterior.mean * self.vae.config.scaling_factor
-
-    def decode_latents(self, latents: Tensor) -> Tensor:
-        """Images ``[B,3,H,W]`` in [0,1] from scaled latents."""
-        x = self.vae.decode(latents.to(self.dtype) / self.vae.config.scaling_factor).sample
-        return (x.float() * 0.5 + 0.5).clamp(0.0, 1.0)
-
     def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, conditioning: Conditioning) -> Tensor:
         """The UNet's noise prediction ``eps_hat(z_t, t, y)`` in fp32.
 
@@ -149,8 +97,3 @@ class TextToImagePrior(nn.Module):
             class_labels=None if labels is None else labels.to(self.dtype),
         ).sample
         return eps.float()
-
-    def add_noise(self, latents: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
-        """Forward diffusion ``z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps`` (Ho et al. 2020, eq. 4)."""
-        abar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1).to(latents.dtype)
-        return abar.sqrt() * latents + (1.0 - abar).sqrt() * noise

@@ -1,0 +1,105 @@
+"""A reference image for image-to-3D: read it, find the object, centre it on white.
+
+An RGBA image's alpha is the object's mask. An RGB image must show the object on a plain
+background: the background colour is the median of the border pixels, and the background
+is every pixel within ``tolerance`` of it that is connected to the border (so an object
+with an inner patch of the background's colour keeps it). The object is then cropped to
+its mask's bounding box, scaled so that its larger side fills ``fill`` of the image, and
+placed at the centre, as DreamGaussian prepares its inputs. Photos need cutting out first
+(README: "Image to 3D").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MIN_SIDE = 32
+"""Images smaller than this (pixels, either side) carry too little to work from."""
+MIN_OBJECT_FRACTION = 0.002
+"""A mask covering less than this share of the image is taken as empty."""
+
+
+class ImageInputError(ValueError):
+    """The reference image cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class ReferenceImage:
+    """The object on white, ``rgb [3,S,S]`` in [0,1], and its mask ``[1,S,S]`` in {0,1}."""
+
+    rgb: Tensor
+    mask: Tensor
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """``[H,W,C]`` uint8 (C = 3 or 4); raises ``ImageInputError`` for a missing or unreadable file."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageInputError(f"The image '{path}' does not exist.")
+    try:
+        image = np.asarray(imageio.imread(path))
+    except Exception as error:  # noqa: BLE001 - any decoder failure means "not an image we can read"
+        raise ImageInputError(f"The image '{path}' could not be read ({type(error).__name__}); use a PNG or JPEG.") from None
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ImageInputError(f"The image '{path}' has shape {image.shape}; expected RGB or RGBA.")
+    if image.dtype != np.uint8:
+        image = (255.0 * image.astype(np.float64) / max(float(image.max()), 1.0)).round().astype(np.uint8)
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ImageInputError(f"The image '{path}' is {image.shape[1]}x{image.shape[0]} pixels; "
+                              f"it needs at least {MIN_SIDE} on each side.")
+    return image
+
+
+def background_mask(rgb: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels ``[H,W]`` within ``tolerance`` (max channel, in [0,1]) of the border's median
+    colour and connected to the border."""
+    from scipy import ndimage
+
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float64) / 255.0
+    colour = np.median(border, axis=0)
+    near = np.abs(rgb.astype(np.float64) / 255.0 - colour).max(-1) <= tolerance
+    labels, _ = ndimage.label(near)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
+
+
+def object_mask(image: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """The object's mask ``[H,W]`` bool: alpha > 0.5, or not the plain background."""
+    if image.shape[-1] == 4:
+        return image[..., 3] > 127
+    return ~background_mask(image[..., :3], tolerance)
+
+
+def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, tolerance: float = 0.1) -> ReferenceImage:
+    """Read ``path``, cut the object out, centre it on white at ``size x size``."""
+    image = read_image(path)
+    mask = object_mask(image, tolerance)
+    if mask.mean() < MIN_OBJECT_FRACTION:
+        how = "its alpha channel is (almost) all transparent" if image.shape[-1] == 4 else \
+            "nothing differs from the border's colour"
+        raise ImageInputError(f"No object found in '{path}': {how}. Use an RGBA image with the object opaque, "
+                              "or an object on a plain background.")
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    rgb = torch.from_numpy(image[top:bottom, left:right, :3].astype(np.float32) / 255.0).permute(2, 0, 1)
+    alpha = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None]
+    rgb = rgb * alpha + (1.0 - alpha)  # on white
+    side = max(bottom - top, right - left)
+    scale = fill * size / side
+    h, w = max(1, round((bottom - top) * scale)), max(1, round((right - left) * scale))
+    rgb = F.interpolate(rgb[None], (h, w), mode="bilinear", align_corners=False, antialias=True)[0]
+    alpha = F.interpolate(alpha[None], (h, w), mode="bilinear", align_corners=False, antialias=True)[0]
+    canvas, coverage = torch.ones(3, size, size), torch.zeros(1, size, size)
+    y, x = (size - h) // 2, (size - w) // 2
+    canvas[:, y:y + h, x:x + w] = rgb.clamp(0, 1)
+    coverage[:, y:y + h, x:x + w] = alpha.clamp(0, 1)
+    return ReferenceImage(canvas, (coverage > 0.5).float())

@@ -1,0 +1,154 @@
+"""Image-to-3D's parts: the Zero123-layout prior through its real loading path, the pose
+embedding, the image condition, the reference loss and the input image's checks."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dream3d.cameras import Cameras
+from dream3d.guidance.reference import ReferenceLossConfig, reference_loss
+from dream3d.image_input import ImageInputError, load_reference_image
+from dream3d.prior.image_condition import ImageCondition, ReferenceView, relative_pose
+from dream3d.prior.source import PriorLoadError
+from dream3d.prior.view_conditioned import CameraProjection, ViewConditionedPrior
+
+
+def write_tiny_zero123(directory: Path) -> Path:
+    """A random Zero123-layout folder at tiny sizes, saved with the libraries' own ``save_pretrained``."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    UNet2DConditionModel(
+        sample_size=8, in_channels=8, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32,
+    ).save_pretrained(directory / "unet")
+    AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                  norm_num_groups=32, sample_size=16).save_pretrained(directory / "vae")
+    CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8,
+        projection_dim=24,
+    )).save_pretrained(directory / "image_encoder")
+    CameraProjection(in_channel=24 + 4, out_channel=32).save_pretrained(directory / "cc_projection")
+    DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                  clip_sample=False).save_pretrained(directory / "scheduler")
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        directory / "feature_extractor")
+    (directory / "model_index.json").write_text(json.dumps({
+        "_class_name": "Zero1to3StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"], "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+        "cc_projection": ["diffusers_modules.local.pipeline", "CCProjection"], "scheduler": ["diffusers", "DDPMScheduler"],
+        "feature_extractor": ["transformers", "CLIPImageProcessor"]}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def zero123(tmp_path_factory) -> ViewConditionedPrior:
+    return ViewConditionedPrior.from_pretrained(str(write_tiny_zero123(tmp_path_factory.mktemp("zero123"))))
+
+
+def cameras(elevation: list[float], azimuth: list[float], distance: list[float]) -> Cameras:
+    return Cameras.from_spherical(torch.tensor(elevation), torch.tensor(azimuth), torch.tensor(distance), 40.0, 16, 16)
+
+
+def test_the_zero123_layout_loads_through_the_real_path(zero123):
+    assert zero123.unet.config.in_channels == 8 and zero123.image_size == 16 and zero123.latent_channels == 4
+    assert zero123.image_mean.flatten().tolist() == pytest.approx([0.48145466, 0.4578275, 0.40821073])
+    assert not any(p.requires_grad for p in zero123.parameters())
+    image = torch.rand(1, 3, 40, 40)
+    assert zero123.embed_image(image).shape == (1, 24)
+    assert zero123.reference_latents(image).shape == (1, 4, 8, 8)
+
+
+def test_the_pose_embedding_follows_zero123(zero123):
+    pose = relative_pose(cameras([30.0, 0.0], [90.0, -180.0], [3.0, 2.5]), ReferenceView(0.0, 0.0, 2.5))
+    expected = torch.tensor([[-math.pi / 6, 1.0, 0.0, 0.5], [0.0, 0.0, -1.0, 0.0]])  # higher = smaller polar angle
+    assert torch.allclose(pose, expected, atol=1e-6)
+    # relative to the reference: a reference at (20, 45) seen from (20, 45) is no change
+    same = relative_pose(cameras([20.0], [45.0], [2.5]), ReferenceView(20.0, 45.0, 2.5))
+    assert torch.allclose(same, torch.tensor([[0.0, 0.0, 1.0, 0.0]]), atol=1e-6)
+
+
+def test_the_image_condition_projects_embedding_and_pose_and_drops_both_for_cfg(zero123):
+    image = torch.rand(1, 3, 32, 32)
+    condition = ImageCondition.from_image(zero123, image, ReferenceView(10.0, 0.0, 2.5))
+    batch = cameras([10.0, 40.0, -5.0], [0.0, 120.0, -60.0], [2.5, 2.5, 2.8])
+    cond, uncond = condition.for_cameras(batch)
+    assert cond.context.shape == (3, 1, 32) and cond.concat.shape == (3, 4, 8, 8)
+    pose = relative_pose(batch, condition.reference)
+    weight, bias = zero123.projection.projection.weight, zero123.projection.projection.bias
+    expected = torch.cat([condition.image_embedding.expand(3, -1), pose], -1) @ weight.T + bias
+    assert torch.allclose(cond.context[:, 0], expected, atol=1e-5)
+    assert torch.equal(cond.concat[1], zero123.reference_latents(image)[0])
+    assert not uncond.context.any() and not uncond.concat.any()
+    eps = zero123.predict_noise(torch.randn(3, 4, 8, 8), torch.tensor([10, 500, 900]), cond)
+    assert eps.shape == (3, 4, 8, 8) and eps.dtype == torch.float32
+
+
+def test_a_text_prior_is_refused_as_view_conditioned(tiny_prior_dir, tmp_path):
+    folder = write_tiny_zero123(tmp_path / "z")
+    with pytest.raises(PriorLoadError, match="cc_projection|Zero123 layout"):
+        ViewConditionedPrior.from_pretrained(str(tiny_prior_dir))
+    import shutil
+
+    shutil.rmtree(folder / "unet")
+    shutil.copytree(tiny_prior_dir / "unet", folder / "unet")  # 4 input channels
+    with pytest.raises(PriorLoadError, match="not a view-conditioned prior"):
+        ViewConditionedPrior.from_pretrained(str(folder))
+
+
+def test_reference_loss_is_the_weighted_sum_of_the_two_mean_squared_errors():
+    rgb, alpha = torch.full((2, 3, 8, 8), 0.5), torch.full((2, 1, 8, 8), 0.25)
+    reference_rgb, reference_mask = torch.ones(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    loss, terms = reference_loss(rgb, alpha, reference_rgb, reference_mask, ReferenceLossConfig(10.0, 2.0))
+    assert terms == pytest.approx({"ref_rgb": 0.25, "ref_mask": 0.5625})
+    assert float(loss) == pytest.approx(10.0 * 0.25 + 2.0 * 0.5625)
+
+
+def write(path: Path, image: np.ndarray) -> Path:
+    import imageio.v2 as imageio
+
+    imageio.imwrite(path, image)
+    return path
+
+
+def test_rgba_and_plain_background_images_give_the_same_centred_object(tmp_path):
+    rgb = np.full((100, 120, 3), 40, np.uint8)  # a dark grey background
+    rgb[30:60, 20:50] = (200, 30, 30)  # a red square, off-centre
+    rgb[40:50, 30:40] = (40, 40, 40)  # with an inner patch of the background's colour: kept
+    rgba = np.concatenate([rgb, np.zeros((100, 120, 1), np.uint8)], -1)
+    rgba[30:60, 20:50, 3] = 255
+    from_rgb = load_reference_image(write(tmp_path / "plain.png", rgb), size=64)
+    from_rgba = load_reference_image(write(tmp_path / "cut.png", rgba), size=64)
+    for ref in (from_rgb, from_rgba):
+        assert ref.rgb.shape == (3, 64, 64) and ref.mask.shape == (1, 64, 64)
+        rows, cols = torch.nonzero(ref.mask[0], as_tuple=True)
+        assert rows.min() + rows.max() == pytest.approx(63, abs=1) and cols.min() + cols.max() == pytest.approx(63, abs=1)
+        assert int(rows.max() - rows.min() + 1) == pytest.approx(0.8 * 64, abs=1)  # the object fills 80%
+        assert torch.equal(ref.rgb[:, 0, 0], torch.ones(3))  # on white
+    assert torch.equal(from_rgb.mask, from_rgba.mask)
+    assert torch.allclose(from_rgb.rgb[:, 32, 32], torch.tensor([40, 40, 40]) / 255.0, atol=0.02)  # the inner patch
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("missing.png", None, "does not exist"),
+    ("broken.png", b"not an image", "could not be read"),
+    ("tiny.png", np.zeros((16, 16, 3), np.uint8), "at least 32"),
+    ("empty.png", np.zeros((64, 64, 4), np.uint8), "No object found"),
+    ("flat.png", np.full((64, 64, 3), 90, np.uint8), "No object found"),
+])
+def test_bad_images_are_refused_with_a_message(tmp_path, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        write(path, content)
+    with pytest.raises(ImageInputError, match=message):
+        load_reference_image(path)
