@@ -21,7 +21,11 @@ from dream3d.prior.view_conditioned import CameraProjection, ViewConditionedPrio
 def write_tiny_zero123(directory: Path) -> Path:
     """A random Zero123-layout folder at tiny sizes, saved with the libraries' own ``save_pretrained``."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
 
     torch.manual_seed(0)
     UNet2DConditionModel(

@@ -51,7 +51,7 @@ class ImageCondition:
     reference: ReferenceView
 
     @classmethod
-    def from_image(cls, prior: ViewConditionedPrior, image: Tensor, reference: ReferenceView) -> "ImageCondition":
+    def from_image(cls, prior: ViewConditionedPrior, image: Tensor, reference: ReferenceView) -> ImageCondition:
         """Embed ``image [1,3,H,W]`` (in [0,1], on white) once."""
         image = image.to(prior.device)
         return cls(prior, prior.embed_image(image), prior.reference_latents(image), reference)

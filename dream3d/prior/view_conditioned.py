@@ -79,7 +79,7 @@ class ViewConditionedPrior(LatentDiffusionPrior):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> "ViewConditionedPrior":
+                        dtype: torch.dtype | None = None) -> ViewConditionedPrior:
         """Load a folder or hub id in the diffusers Zero123 layout (public diffusers/transformers API)."""
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import CLIPVisionModelWithProjection
