@@ -156,3 +156,20 @@ def test_bad_images_are_refused_with_a_message(tmp_path, name, content, message)
         write(path, content)
     with pytest.raises(ImageInputError, match=message):
         load_reference_image(path)
+
+
+def test_novel_views_from_the_prior_alone_through_the_command(tmp_path, zero123):
+    import imageio.v2 as imageio
+
+    from dream3d.prior.sample import main
+
+    folder = write_tiny_zero123(tmp_path / "z")
+    rgb = np.full((64, 64, 3), 255, np.uint8)
+    rgb[16:48, 20:44] = (30, 60, 200)
+    image = write(tmp_path / "in.png", rgb)
+    out = tmp_path / "views.png"
+    code = main(["--image", str(image), "--elevation", "30", "--azimuth", "90", "--prior", str(folder),
+                 "--out", str(out), "--n", "4", "--steps", "2"])
+    assert code == 0 and imageio.imread(out).shape == (32, 32, 3)  # 2x2 views of 16 px
+    assert main(["--image", str(tmp_path / "nope.png"), "--prior", str(folder), "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
