@@ -33,6 +33,7 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
+from dream3d.prior.training_state import restore, save, snapshot, stage, tail
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
@@ -186,7 +187,7 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(cfg.warmup_steps, cfg.vae_steps // 10 + 1), cfg.vae_steps)
     parts = {"vae": vae, "optimizer": optimizer, "schedule": schedule}
-    losses, first = _restore(checkpoint, parts, generator)
+    losses, first = restore(checkpoint, parts, generator)
     bar = tqdm(range(first, cfg.vae_steps), desc="vae", initial=first, total=cfg.vae_steps)
     for step in bar:
         index = torch.randint(0, images.shape[0], (cfg.vae_batch,), generator=generator)
@@ -203,7 +204,7 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_steps:
-            _save(checkpoint, _snapshot(parts, generator, None, losses, step + 1))
+            save(checkpoint, snapshot(parts, generator, None, losses, step + 1))
     vae.eval()
     return losses
 
@@ -244,7 +245,7 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     rng = random.Random(cfg.seed)
     token_cache: dict[str, Tensor] = {}
     parts = {"unet": unet, "text_encoder": text_encoder, "optimizer": optimizer, "schedule": schedule, "ema": ema}
-    losses, first = _restore(checkpoint, parts, generator, rng)
+    losses, first = restore(checkpoint, parts, generator, rng)
     bar = tqdm(range(first, cfg.unet_steps), desc="unet", initial=first, total=cfg.unet_steps)
     for step in bar:
         index = torch.randint(0, len(data), (cfg.unet_batch,), generator=generator)
@@ -271,53 +272,11 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
-            _save(checkpoint, _snapshot(parts, generator, rng, losses, step + 1))
+            save(checkpoint, snapshot(parts, generator, rng, losses, step + 1))
     ema.copy_to(params)
     unet.eval()
     text_encoder.eval()
     return losses
-
-
-def _snapshot(parts: dict, generator: torch.Generator, rng: random.Random | None, losses: list[float],
-              step: int) -> dict:
-    """Everything a stage needs to go on from ``step``: its parts' states, the RNGs and the losses."""
-    return {"parts": {name: part.state_dict() for name, part in parts.items()}, "generator": generator.get_state(),
-            "rng": None if rng is None else rng.getstate(), "losses": losses, "step": step}
-
-
-def _restore(checkpoint: Path | None, parts: dict, generator: torch.Generator,
-             rng: random.Random | None = None) -> tuple[list[float], int]:
-    """Load a ``_snapshot`` into ``parts`` and the RNGs; returns ``(losses, step)``, or ``([], 0)`` without one."""
-    if checkpoint is None or not checkpoint.is_file():
-        return [], 0
-    state = torch.load(checkpoint, weights_only=False)
-    for name, part in parts.items():
-        part.load_state_dict(state["parts"][name])
-    generator.set_state(state["generator"])
-    if rng is not None:
-        rng.setstate(state["rng"])
-    return state["losses"], state["step"]
-
-
-def _save(path: Path, state: dict) -> None:
-    """``torch.save`` to a temporary file, then an atomic rename: a stop never leaves half a file."""
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    partial.replace(path)
-
-
-def _stage(path: Path, log: dict, name: str, build):
-    """Load a finished stage's result from ``path``, or build it, time it and save it there."""
-    if path.is_file():
-        state = torch.load(path, weights_only=False)
-        log[f"{name}_seconds"] = state["seconds"]
-        return state["value"]
-    tic = time.time()
-    value = build()
-    seconds = round(time.time() - tic, 1)
-    _save(path, {"value": value, "seconds": seconds})
-    log[f"{name}_seconds"] = seconds
-    return value
 
 
 def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
@@ -335,7 +294,7 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     generator = torch.Generator().manual_seed(cfg.seed)
     log: dict = {"config": asdict(cfg)}
 
-    data = _stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
+    data = stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
     log["images"] = len(data)
 
     words = shapes_data.vocabulary()
@@ -348,19 +307,19 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
         losses = train_vae(vae, data.images, cfg, generator, checkpoint=work / "vae.ckpt")
         return {"state": vae.state_dict(), "losses": losses, "generator": generator.get_state()}
 
-    fitted = _stage(work / "vae.pt", log, "vae", fit_vae)
+    fitted = stage(work / "vae.pt", log, "vae", fit_vae)
     vae.load_state_dict(fitted["state"])
     vae.eval()
     generator.set_state(fitted["generator"])
     means, stds = encode_dataset(vae, data.images)
     scale = float(1.0 / means.std())
     vae.register_to_config(scaling_factor=scale)
-    log.update(vae_final_loss=_tail(fitted["losses"]), scaling_factor=scale)
+    log.update(vae_final_loss=tail(fitted["losses"]), scaling_factor=scale)
 
     tic = time.time()
     unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
                              checkpoint=work / "unet.ckpt")
-    log.update(unet_seconds=round(time.time() - tic, 1), unet_final_loss=_tail(unet_losses))
+    log.update(unet_seconds=round(time.time() - tic, 1), unet_final_loss=tail(unet_losses))
 
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -374,10 +333,6 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return log
-
-
-def _tail(losses: list[float], n: int = 100) -> float:
-    return round(sum(losses[-n:]) / max(1, len(losses[-n:])), 5)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,61 @@
+"""Checkpoints of the bundled priors' training: every stage can stop and go on.
+
+A stage's result is saved once it is done (``stage``); a long stage saves its whole state
+every few steps (``snapshot`` / ``restore``): the parts' ``state_dict``s, the random
+generators and the losses so far. Files are written to a temporary name, then renamed,
+so a stop never leaves half a file.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import torch
+
+
+def snapshot(parts: dict, generator: torch.Generator, rng: random.Random | None, losses: list[float],
+             step: int) -> dict:
+    """Everything a stage needs to go on from ``step``: its parts' states, the RNGs and the losses."""
+    return {"parts": {name: part.state_dict() for name, part in parts.items()}, "generator": generator.get_state(),
+            "rng": None if rng is None else rng.getstate(), "losses": losses, "step": step}
+
+
+def restore(checkpoint: Path | None, parts: dict, generator: torch.Generator,
+            rng: random.Random | None = None) -> tuple[list[float], int]:
+    """Load a ``snapshot`` into ``parts`` and the RNGs; returns ``(losses, step)``, or ``([], 0)`` without one."""
+    if checkpoint is None or not checkpoint.is_file():
+        return [], 0
+    state = torch.load(checkpoint, weights_only=False)
+    for name, part in parts.items():
+        part.load_state_dict(state["parts"][name])
+    generator.set_state(state["generator"])
+    if rng is not None:
+        rng.setstate(state["rng"])
+    return state["losses"], state["step"]
+
+
+def save(path: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file, then an atomic rename: a stop never leaves half a file."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def stage(path: Path, log: dict, name: str, build):
+    """Load a finished stage's result from ``path``, or build it, time it and save it there."""
+    if path.is_file():
+        state = torch.load(path, weights_only=False)
+        log[f"{name}_seconds"] = state["seconds"]
+        return state["value"]
+    tic = time.time()
+    value = build()
+    seconds = round(time.time() - tic, 1)
+    save(path, {"value": value, "seconds": seconds})
+    log[f"{name}_seconds"] = seconds
+    return value
+
+
+def tail(losses: list[float], n: int = 100) -> float:
+    """The mean of the last ``n`` losses, rounded."""
+    return round(sum(losses[-n:]) / max(1, len(losses[-n:])), 5)
