@@ -22,6 +22,9 @@ def dispatch(args: argparse.Namespace) -> int:
     from dream3d.methods import load_config
     from dream3d.naming import default_run_dir
 
+    if args.overwrite and (args.export or args.resume or args.sweep):
+        raise ConfigError("--overwrite replaces the run in --output-dir with a new one; it cannot be combined with "
+                          "--export, --resume or --sweep.")
     if args.export:
         return service.export_only(Path(args.export), args.overrides)
     if args.resume:
@@ -34,7 +37,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_sweep_cli(args)
     config = load_config(args.config, args.overrides, flag_values(args))
     run_dir = Path(args.output_dir) if args.output_dir else default_run_dir(config)
-    return service.train(config, run_dir)
+    return service.train(config, run_dir, overwrite=args.overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt", help="what to make; sets system.prompt")
     parser.add_argument("--output-dir", help="the exact run directory (default outputs/<config>/<prompt>@<time>); with --sweep, "
                         "the sweep directory (default outputs/sweeps/<sweep>@<time>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in --output-dir "
+                        "(its outputs are deleted first; other files there are kept)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--export", metavar="RUN_DIR", help="re-export the mesh of a finished run, without training")
     parser.add_argument("--sweep", metavar="SWEEP_YAML", help="run a sweep of trials over prompts, seeds and keys")

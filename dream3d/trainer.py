@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dream3d.atomic import atomic_path, write_text
+from dream3d.atomic import write_text
+from dream3d.checkpoint import LAST, load_checkpoint, mismatch_error, save_checkpoint
 from dream3d.media import preview_grid, write_image, write_turntable
 from dream3d.recipe.engine import RecipeRun
 
@@ -118,16 +119,23 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / "ckpts" / "last.ckpt"
+        return self.run_dir / "ckpts" / LAST
 
     def save_checkpoint(self) -> None:
-        state = {"recipe": self.system.state_dict(), "rng": rng_state()}
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+        """``ckpts/last.ckpt``; the one it replaces becomes ``ckpts/prev.ckpt``."""
+        save_checkpoint({"recipe": self.system.state_dict(), "rng": rng_state()}, self.checkpoint_path)
 
     def load_checkpoint(self, path: Path | None = None) -> None:
-        state = torch.load(path or self.checkpoint_path, map_location=self.system.device, weights_only=False)
-        self.system.load_state_dict(state["recipe"])
+        """Restore the run from ``path`` (default ``ckpts/last.ckpt``); raises ``CheckpointError``."""
+        path = path or self.checkpoint_path
+        self.restore(load_checkpoint(path, "cpu"), path)
+
+    def restore(self, state: dict, path: Path | None = None) -> None:
+        """Restore a state read by ``dream3d.checkpoint.load_checkpoint`` from ``path``."""
+        try:
+            self.system.load_state_dict(state["recipe"])
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise mismatch_error(path or self.checkpoint_path, error) from None
         restore_rng_state(state["rng"])
 
     # ------------------------------------------------------------ loop
@@ -156,6 +164,7 @@ class Trainer:
         start_step, start_time = self.step, time.perf_counter()
         last_loss = math.nan
         interrupted = False
+        saved_at = start_step if start_step > 0 else -1  # a resumed run starts from a checkpoint of this step
         progress = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress_bar, dynamic_ncols=True, desc="train")
         with StopRequest() as stop:
             while self.step < cfg.max_steps:
@@ -183,8 +192,10 @@ class Trainer:
                     break
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+                    saved_at = self.step
         progress.close()
-        self.save_checkpoint()
+        if saved_at != self.step:  # else ckpts/prev.ckpt would become a copy of last.ckpt
+            self.save_checkpoint()
         steps_done = self.step - start_step
         elapsed = time.perf_counter() - start_time
         metrics = {

@@ -82,7 +82,7 @@ def run_dir(scratch: Path, method: str) -> Path:
 def launch_argv(repo: Path, method: str, out_dir: Path, prior: str, mode: str, scratch: Path) -> list[str]:
     """The ``launch.py`` command of one benchmark run."""
     argv = [sys.executable, str(repo / "launch.py"), "--config", str(repo / METHODS[method]), "--prompt", PROMPT,
-            "--output-dir", str(out_dir), "--seed", "0", "--device", "cpu"]
+            "--output-dir", str(out_dir), "--overwrite", "--seed", "0", "--device", "cpu"]
     if method == "texture":
         argv += ["--mesh", str(input_mesh(scratch))]
     argv += [f"system.prior.pretrained={prior}", "trainer.progress_bar=false"]

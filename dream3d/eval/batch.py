@@ -124,7 +124,8 @@ def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Pa
         run_dir = out_dir / slugify(prompt)
         code = 0
         if not (run_dir / "mesh" / "model.glb").is_file():
-            code = guarded(lambda: train(load_config(config, overrides, {"system": {"prompt": prompt}}), run_dir))
+            code = guarded(lambda: train(load_config(config, overrides, {"system": {"prompt": prompt}}), run_dir,
+                                         overwrite=True))  # an unfinished earlier attempt starts afresh
         if code == EXIT_INTERRUPTED:
             report.interrupted = True
             break
