@@ -61,15 +61,37 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     log.info("export: %s took %.2fs", stage, timings[stage])
 
 
+def recover_staging(final: Path) -> None:
+    """Tidy what an export killed mid-way (``kill -9``, power loss) left beside ``final``.
+
+    Staging folders (``.<name>.new-*``) were never complete: they are deleted. A folder moved
+    aside (``.<name>.old-*``) is the last complete export if ``final`` is missing (the kill
+    fell between the two renames): it is put back; otherwise it is deleted. Call this only
+    while no other export into the same folder runs (the run lock guarantees that).
+    """
+    final = Path(final)
+    for stale in sorted(final.parent.glob(f".{final.name}.new-*")):
+        log.info("export: removing %s, left by an interrupted export", stale.name)
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in sorted(final.parent.glob(f".{final.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if not final.exists():
+            log.info("export: restoring %s from %s, left by an interrupted export", final.name, old.name)
+            os.replace(old, final)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged_directory(final: Path) -> Iterator[Path]:
     """Yield a fresh sibling folder; on success it replaces ``final``, on error it is removed.
 
     An existing ``final`` is only moved aside (then deleted) once the new content is
     complete, so a failed export never leaves a partial folder or loses the old one.
+    Leftovers of an export that was killed are tidied first (``recover_staging``).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    recover_staging(final)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
     os.chmod(staging, 0o755)
     try:

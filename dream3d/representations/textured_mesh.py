@@ -22,7 +22,7 @@ from dream3d.interfaces import MeshAsset, RenderMode
 from dream3d.render.mesh_raster import render_mesh
 from dream3d.render.shading import ShadingConfig, light_directions, shade
 from dream3d.render.types import Render
-from dream3d.scene.textured_mesh import TexturedMeshScene
+from dream3d.scene.textured_mesh import TexturedMeshScene, resize_texture
 
 
 @dataclass
@@ -115,4 +115,5 @@ class TexturedMeshRepresentation(nn.Module):
         from dream3d.export.asset import write_mesh_asset
 
         asset = self.to_mesh(export_config)
-        return write_mesh_asset(asset.mesh, asset.frame, asset.texture, Path(run_dir), export_config)
+        texture = resize_texture(asset.texture, export_config.texture_size)  # a checkpoint's may differ
+        return write_mesh_asset(asset.mesh, asset.frame, texture, Path(run_dir), export_config)

@@ -140,6 +140,16 @@ def uvs_usable(uvs: np.ndarray | None, tolerance: float = 1e-3) -> bool:
     return bool(uvs.min() >= -tolerance and uvs.max() <= 1.0 + tolerance)
 
 
+def resize_texture(texture: Tensor, size: int) -> Tensor:
+    """``texture [H,W,3]`` resampled (antialiased bilinear) to ``[size,size,3]``; unchanged if it fits."""
+    if tuple(texture.shape[:2]) == (size, size):
+        return texture
+    image = texture.permute(2, 0, 1)[None]
+    resized = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True,
+                                              align_corners=False)
+    return resized[0].permute(1, 2, 0)
+
+
 class TexturedMeshScene(nn.Module):
     """Fixed geometry (buffers) and a learned ``[S,S,3]`` albedo texture (a parameter).
 
@@ -188,11 +198,7 @@ class TexturedMeshScene(nn.Module):
     def set_texture(self, texture: Tensor) -> None:
         """Start from ``texture [H,W,3]`` in [0,1] (resized to the texture size if needed)."""
         texture = torch.as_tensor(texture, dtype=torch.float32, device=self.texture_logits.device)
-        size = self.texture_size
-        if texture.shape[:2] != (size, size):
-            image = texture.permute(2, 0, 1)[None]
-            texture = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True,
-                                                      align_corners=False)[0].permute(1, 2, 0)
+        texture = resize_texture(texture, self.texture_size)
         self.texture_logits.copy_(torch.logit(texture.clamp(1e-3, 1 - 1e-3)))
 
     def texture(self) -> Tensor:
@@ -227,4 +233,11 @@ class TexturedMeshScene(nn.Module):
             key = prefix + name
             if key in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[key], device=getattr(self, name).device))
+        # so has its texture (export.texture_size may differ now): resize the parameter in place,
+        # so that optimizers keep their reference to it; exports resample it to the asked size
+        saved = state_dict.get(prefix + "texture_logits")
+        if saved is not None and saved.shape != self.texture_logits.shape:
+            log.info("The checkpoint's learned texture is %d px; exports resample it to %d px.",
+                     saved.shape[0], self.texture_size)
+            self.texture_logits.data = torch.empty_like(saved, device=self.texture_logits.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
