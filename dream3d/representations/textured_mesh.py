@@ -47,8 +47,10 @@ class TextureStageConfig:
     """Up axis of an input mesh file: ``y`` (glTF and most OBJ) or ``z``."""
     radius: float = 0.7
     """Radius of the sphere an input mesh is scaled into (world units; cameras frame ~0.9)."""
-    max_faces: int = 100000
-    """Input meshes with more faces are decimated to this many, with a warning (0 = never)."""
+    max_faces: int = 50000
+    """Input meshes with more faces are decimated to this many, with a warning (0 = never). UV
+    unwrapping (xatlas) time grows faster than the face count: 50k faces take seconds on a CPU,
+    100k took minutes."""
     reuse_uvs: bool = True
     """Keep an input mesh's own UVs when they lie in the unit square (else unwrap with xatlas)."""
     use_input_texture: bool = True
