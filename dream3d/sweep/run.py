@@ -14,6 +14,7 @@ from dream3d.atomic import write_text
 from dream3d.config import ConfigError
 from dream3d.exit_codes import EXIT_INTERRUPTED, EXIT_RUNTIME_ERROR
 from dream3d.launch_args import flag_values
+from dream3d.naming import slugify
 from dream3d.sweep.executors import import_ray, run_local, run_ray
 from dream3d.sweep.expand import Trial, expand_trials, resolve_trials
 from dream3d.sweep.gallery import write_gallery
@@ -25,9 +26,9 @@ log = logging.getLogger("dream3d")
 
 
 def default_sweep_dir(spec: SweepSpec, config: Any) -> Path:
-    """``<output_root>/sweeps/<sweep name>@<time>``."""
+    """``<output_root>/sweeps/<sweep name slug>@<time>`` (a name is never a path: ``../x`` -> ``x``)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(config.output_root) / "sweeps" / f"{spec.name}@{stamp}"
+    return Path(config.output_root) / "sweeps" / f"{slugify(spec.name)}@{stamp}"
 
 
 def finished_result(run_dir: Path, text: str) -> TrialResult | None:
