@@ -173,3 +173,27 @@ def test_novel_views_from_the_prior_alone_through_the_command(tmp_path, zero123)
     assert code == 0 and imageio.imread(out).shape == (32, 32, 3)  # 2x2 views of 16 px
     assert main(["--image", str(tmp_path / "nope.png"), "--prior", str(folder), "--out", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_view_prior_training_writes_a_folder_that_loads_and_samples(tmp_path):
+    """A seconds-long run, sharing a quick text prior's VAE: the Zero123 layout it writes loads
+    through the real path and draws novel views; a second run is bit-identical."""
+    from safetensors.torch import load_file
+
+    from dream3d.prior.sample import novel_view_sample
+    from dream3d.prior.train_shapes import main as train_text
+    from dream3d.prior.train_views import main as train_views
+
+    train_text(["--out", str(tmp_path / "text"), "--quick"])
+    train_views(["--out", str(tmp_path / "views"), "--vae-from", str(tmp_path / "text"), "--quick"])
+    prior = ViewConditionedPrior.from_pretrained(str(tmp_path / "views"))
+    assert prior.unet.config.in_channels == 8 and prior.image_size == 64
+    text_vae = load_file(tmp_path / "text" / "vae" / "diffusion_pytorch_model.safetensors")
+    view_vae = load_file(tmp_path / "views" / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(text_vae[k], view_vae[k]) for k in text_vae)  # the shared VAE
+    views = novel_view_sample(prior, torch.rand(1, 3, 64, 64), ReferenceView(10.0, 0.0), 30.0, 90.0, n=2, steps=2)
+    assert views.shape == (2, 3, 64, 64)
+    train_views(["--out", str(tmp_path / "again"), "--vae-from", str(tmp_path / "text"), "--quick"])
+    first = load_file(tmp_path / "views" / "unet" / "diffusion_pytorch_model.safetensors")
+    second = load_file(tmp_path / "again" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)

@@ -33,12 +33,17 @@ class ReferenceView:
     distance: float = 2.5
 
 
+def zero123_pose(elevation_change: Tensor, azimuth_change: Tensor, distance_change: Tensor) -> Tensor:
+    """Zero123's pose ``[B,4]`` from changes in elevation and azimuth (degrees) and distance."""
+    polar = -torch.deg2rad(elevation_change.float())
+    azimuth = torch.deg2rad(azimuth_change.float())
+    return torch.stack([polar, torch.sin(azimuth), torch.cos(azimuth), distance_change.float()], dim=-1)
+
+
 def relative_pose(cameras: Cameras, reference: ReferenceView) -> Tensor:
-    """Zero123's pose ``[B,4]``: (polar change in radians, sin and cos of the azimuth change, distance change)."""
-    polar = -torch.deg2rad(cameras.elevation.float() - reference.elevation)
-    azimuth = torch.deg2rad(cameras.azimuth.float() - reference.azimuth)
-    distance = cameras.distance.float() - reference.distance
-    return torch.stack([polar, torch.sin(azimuth), torch.cos(azimuth), distance], dim=-1)
+    """Zero123's pose ``[B,4]`` of each camera relative to the reference camera."""
+    return zero123_pose(cameras.elevation - reference.elevation, cameras.azimuth - reference.azimuth,
+                        cameras.distance - reference.distance)
 
 
 @dataclass

@@ -78,6 +78,7 @@ class ShapesDataset:
     colours: list[str]  # [N]
     shapes: list[str]  # [N]
     views: list[str]  # [N] front/side/back/overhead
+    cameras: Tensor | None = None  # [N,3] elevation (deg), azimuth (deg), distance of each image
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -100,7 +101,7 @@ def build_dataset(config: ShapesDataConfig, progress: bool = True) -> ShapesData
 
     generator = torch.Generator().manual_seed(config.seed)
     sampler = CameraSampler(config.cameras)
-    images, colours, shapes, views = [], [], [], []
+    images, colours, shapes, views, poses = [], [], [], [], []
     pairs = seen_pairs()
     for colour, shape in tqdm(pairs, desc="render dataset", disable=not progress):
         cameras = sampler.sample(generator=generator, batch_size=config.views_per_pair)
@@ -111,8 +112,9 @@ def build_dataset(config: ShapesDataConfig, progress: bool = True) -> ShapesData
         colours += [colour] * len(cameras)
         shapes += [shape] * len(cameras)
         views += cameras.view_labels()
+        poses.append(torch.stack([cameras.elevation, cameras.azimuth, cameras.distance], -1))
     torch.set_num_threads(threads)
-    return ShapesDataset(torch.cat(images), colours, shapes, views)
+    return ShapesDataset(torch.cat(images), colours, shapes, views, torch.cat(poses).float())
 
 
 @dataclass

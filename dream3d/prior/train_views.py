@@ -1,0 +1,258 @@
+"""Train the bundled view-conditioned prior ``dream3d-views`` on 2 CPU cores (image-to-3D).
+
+    python -m dream3d.prior.train_views --out extern/priors/dream3d-views \
+        --vae-from extern/priors/dream3d-shapes-v2 [--quick]
+
+Zero123's architecture at small size (``dream3d.prior.view_conditioned``), trained on
+pairs of views of the same world-v2 object from two random dataset cameras:
+
+- the target view's latent is noised; the UNet sees it concatenated with the reference
+  view's unscaled VAE latent (8 channels);
+- its cross-attention reads one token: the reference's image embedding (a small
+  ``CLIPVisionModelWithProjection``, trained here) joined with Zero123's relative pose
+  and projected (``CameraProjection``);
+- 10% of the examples drop both, so classifier-free guidance works (Zero123's recipe);
+- the objective is DDPM's noise prediction (Ho et al. 2020) with Min-SNR-gamma weights
+  (Hang et al. 2023), as the text prior's.
+
+The VAE is the text prior's, frozen and shipped again beside this prior, so both priors
+see the same latents. Stages checkpoint into ``--work-dir`` (default: the output folder's
+name plus ``.work``); running the command again after a stop goes on from there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dream3d.prior import shapes_data
+from dream3d.prior.image_condition import zero123_pose
+from dream3d.prior.shapes_data import ShapesDataConfig
+from dream3d.prior.train_shapes import make_scheduler
+from dream3d.prior.training_state import restore, save, snapshot, stage, tail
+from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
+
+
+@dataclass
+class ViewSizes:
+    """Model sizes."""
+
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    norm_groups: int = 16
+    attention_heads: int = 4
+    token_dim: int = 64
+    """Width of the cross-attention token (the projection's output)."""
+    encoder_width: int = 64
+    encoder_layers: int = 2
+    encoder_patch: int = 8
+    embedding_dim: int = 64
+    """Width of the image embedding (the encoder's projection)."""
+
+
+@dataclass
+class TrainViewsConfig:
+    """Everything that determines the trained prior (saved beside it)."""
+
+    seed: int = 0
+    threads: int = 2
+    vae_from: str = "extern/priors/dream3d-shapes-v2"
+    """The text prior whose VAE this prior shares."""
+    data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(views_per_pair=96))
+    sizes: ViewSizes = field(default_factory=ViewSizes)
+    steps: int = 4000
+    batch: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    drop_condition: float = 0.1
+    """Share of examples trained without the reference (zeros), for classifier-free guidance."""
+    checkpoint_every: int = 250
+
+
+def quick_config(vae_from: str, seed: int = 0) -> TrainViewsConfig:
+    """A seconds-long run with tiny models, for tests."""
+    sizes = ViewSizes(unet_channels=(16, 16, 32), norm_groups=8, attention_heads=2, token_dim=16, encoder_width=16,
+                      encoder_layers=1, encoder_patch=16, embedding_dim=8)
+    return TrainViewsConfig(seed=seed, threads=1, vae_from=vae_from, data=ShapesDataConfig(views_per_pair=2, supersample=1),
+                            sizes=sizes, steps=3, batch=4, warmup_steps=1)
+
+
+def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
+    """Fresh ``(unet, image_encoder, projection)``."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    n = len(sizes.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=latent_size, in_channels=2 * latent_channels, out_channels=latent_channels, layers_per_block=1,
+        block_out_channels=sizes.unet_channels, down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1), cross_attention_dim=sizes.token_dim,
+        attention_head_dim=sizes.attention_heads, norm_num_groups=sizes.norm_groups,
+    )
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=sizes.encoder_width, intermediate_size=2 * sizes.encoder_width, num_hidden_layers=sizes.encoder_layers,
+        num_attention_heads=max(1, sizes.encoder_width // 32), image_size=64, patch_size=sizes.encoder_patch,
+        projection_dim=sizes.embedding_dim,
+    ))
+    projection = CameraProjection(in_channel=sizes.embedding_dim + 4, out_channel=sizes.token_dim)
+    return unet, encoder, projection
+
+
+@torch.no_grad()
+def encode_latents(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tensor]:
+    """Unscaled posterior means and standard deviations ``[N,C,h,w]`` of uint8 images."""
+    means, stds = [], []
+    for start in range(0, images.shape[0], batch):
+        posterior = vae.encode(images[start:start + batch].float() / 127.5 - 1.0).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+def object_groups(data: shapes_data.ShapesDataset) -> Tensor:
+    """For each image, the index of its (colour, shape) object, ``[N]``."""
+    keys = list(dict.fromkeys(zip(data.colours, data.shapes)))
+    index = {key: i for i, key in enumerate(keys)}
+    return torch.tensor([index[key] for key in zip(data.colours, data.shapes)])
+
+
+def reference_partners(groups: Tensor, generator: torch.Generator, targets: Tensor) -> Tensor:
+    """A random other view of the same object for each target image index."""
+    partners = []
+    for i in targets.tolist():
+        members = torch.nonzero(groups == groups[i]).squeeze(1)
+        partners.append(int(members[torch.randint(len(members), (1,), generator=generator)]))
+    return torch.tensor(partners)
+
+
+def train_network(unet, encoder, projection, scheduler, data: shapes_data.ShapesDataset, latents: tuple[Tensor, Tensor],
+                  scale: float, cfg: TrainViewsConfig, generator: torch.Generator, checkpoint: Path | None) -> list[float]:
+    """The denoiser, the image encoder and the projection together; returns the losses."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    means, stds = latents
+    groups = object_groups(data)
+    params = [*unet.parameters(), *encoder.parameters(), *projection.parameters()]
+    for module in (unet, encoder, projection):
+        module.train()
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-2)
+    schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75)
+    snr = scheduler.alphas_cumprod / (1.0 - scheduler.alphas_cumprod)
+    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    parts = {"unet": unet, "encoder": encoder, "projection": projection, "optimizer": optimizer, "schedule": schedule,
+             "ema": ema}
+    losses, first = restore(checkpoint, parts, generator)
+    bar = tqdm(range(first, cfg.steps), desc="views", initial=first, total=cfg.steps)
+    for step in bar:
+        target = torch.randint(0, len(data), (cfg.batch,), generator=generator)
+        reference = reference_partners(groups, generator, target)
+        change = data.cameras[target] - data.cameras[reference]  # [B,3] elevation, azimuth, distance
+        pose = zero123_pose(change[:, 0], change[:, 1], change[:, 2])
+        pixels = (data.images[reference].float() / 255.0 - mean) / std
+        token = projection(torch.cat([encoder(pixels).image_embeds, pose], -1))[:, None]  # [B,1,D]
+        concat = means[reference]
+        keep = (torch.rand(cfg.batch, generator=generator) >= cfg.drop_condition).float()
+        token, concat = token * keep.view(-1, 1, 1), concat * keep.view(-1, 1, 1, 1)
+        z0 = (means[target] + stds[target] * torch.randn(means[target].shape, generator=generator)) * scale
+        noise = torch.randn(z0.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
+        eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token).sample
+        weight = snr[t].clamp(max=cfg.min_snr_gamma) / snr[t]
+        loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        ema.step(params)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
+        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            save(checkpoint, snapshot(parts, generator, None, losses, step + 1))
+    ema.copy_to(params)
+    for module in (unet, encoder, projection):
+        module.eval()
+    return losses
+
+
+def write_folder(folder: Path, unet, vae, encoder, projection, scheduler, log: dict) -> None:
+    """Save the Zero123 layout that ``ViewConditionedPrior.from_pretrained`` reads."""
+    from transformers import CLIPImageProcessor
+
+    for name, module in (("unet", unet), ("vae", vae), ("image_encoder", encoder), ("cc_projection", projection)):
+        module.save_pretrained(folder / name, safe_serialization=True)
+    scheduler.save_pretrained(folder / "scheduler")
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}, image_mean=list(CLIP_MEAN),
+                       image_std=list(CLIP_STD)).save_pretrained(folder / "feature_extractor")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "Zero1to3StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"], "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+        "cc_projection": ["dream3d.prior.view_conditioned", "CameraProjection"],
+        "scheduler": ["diffusers", "DDPMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
+    }, indent=1) + "\n")
+    log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
+    (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+
+
+def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
+    """Every stage, then the folder at ``out`` (written beside it, then renamed); returns the log."""
+    from diffusers import AutoencoderKL
+
+    start = time.time()
+    work = work or out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    log: dict = {"config": asdict(cfg)}
+    vae = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae", local_files_only=True).eval().requires_grad_(False)
+    data = stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
+    log["images"] = len(data)
+    latents = encode_latents(vae, data.images)
+    scale = float(vae.config.scaling_factor)
+    unet, encoder, projection = build_models(cfg.sizes, latents[0].shape[1], latents[0].shape[-1])
+    scheduler = make_scheduler()
+    tic = time.time()
+    losses = train_network(unet, encoder, projection, scheduler, data, latents, scale, cfg, generator, work / "views.ckpt")
+    log.update(train_seconds=round(time.time() - tic, 1), final_loss=tail(losses), total_seconds=round(time.time() - start, 1))
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    write_folder(partial, unet, vae, encoder, projection, scheduler, log)
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return log
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder (Zero123 layout)")
+    parser.add_argument("--vae-from", default=None, help="the text prior whose VAE is shared")
+    parser.add_argument("--quick", action="store_true", help="tiny models, a few steps (smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--work-dir", type=Path, default=None, help="stage checkpoints; a rerun continues from them")
+    args = parser.parse_args(argv)
+    vae_from = args.vae_from or TrainViewsConfig.vae_from
+    cfg = quick_config(vae_from, args.seed) if args.quick else TrainViewsConfig(seed=args.seed, vae_from=vae_from)
+    cfg.data.seed = args.seed
+    if args.threads is not None:
+        cfg.threads = args.threads
+    if args.steps is not None:
+        cfg.steps = args.steps
+    log = train(args.out, cfg, args.work_dir)
+    print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
