@@ -110,14 +110,16 @@ def merge_into_schema(schema_cls: type, layers: list[tuple[str, Any]]) -> Any:
 
 
 def parse_dotlist(overrides: list[str]) -> DictConfig:
-    """``["a.b=1", ...]`` -> DictConfig; a malformed item raises ``ConfigError``."""
-    for item in overrides:
+    """``["a.b=1", ...]`` -> DictConfig; a malformed item raises ``ConfigError`` naming it."""
+    for item in overrides:  # one at a time, so that the message names the bad one
         if "=" not in item:
             raise ConfigError(f"Override '{item}' is not of the form key=value (e.g. trainer.max_steps=200).")
-    try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as error:
-        raise ConfigError(f"Could not parse overrides {overrides}: {error}") from None
+        try:
+            OmegaConf.from_dotlist([item])
+        except Exception as error:  # noqa: BLE001 - omegaconf, YAML and key-path parsers raise many kinds
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"Could not parse the override {item!r} (its value is read as YAML): {reason}.") from None
+    return OmegaConf.from_dotlist(list(overrides))
 
 
 def read_yaml(path: str | Path) -> DictConfig:

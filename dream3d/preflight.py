@@ -15,7 +15,7 @@ from typing import Any
 from dream3d.config import ConfigError
 from dream3d.export.config import validate_export_config
 from dream3d.prior.source import local_folder
-from dream3d.prior.vocabulary import check_words, read_vocabulary
+from dream3d.prior.vocabulary import check_words, prompt_words, read_vocabulary
 
 MAX_RENDER_SIZE = 1024
 """Largest training render side, pixels (larger ones do not fit in memory)."""
@@ -58,6 +58,9 @@ def check_prompt(config: Any) -> None:
     if folder is None:
         return  # a hub id: an open vocabulary, or a load error later that says what was tried
     vocabulary = read_vocabulary(folder)
+    if vocabulary is not None and not prompt_words(system.prompt):
+        raise ConfigError(f"The prompt {system.prompt[:80]!r} has no words (letters or digits) that the prior "
+                          f"'{system.prior.pretrained}' could read.")
     check_words(system.prompt, vocabulary, system.prior.pretrained)
     check_words(system.negative_prompt, vocabulary, system.prior.pretrained)
 
