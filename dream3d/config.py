@@ -52,6 +52,9 @@ class TrainerConfig:
     """Show a progress bar (tqdm)."""
     pause_at_step: int = 0
     """Stop as if interrupted once this step is reached (0: never); resume with --resume."""
+    logger: Literal["none", "tensorboard"] = "none"
+    """Where step statistics go besides the progress bar: ``tensorboard`` writes
+    ``<run_dir>/tensorboard/`` (``dream3d.logging_tb``; pip install tensorboard)."""
 
 
 @dataclass

@@ -64,6 +64,12 @@ def pymeshlab() -> ModuleType | None:
     return _try_import("pymeshlab")
 
 
+def summary_writer() -> type | None:
+    """``torch.utils.tensorboard.SummaryWriter`` when the ``tensorboard`` package is installed, else None."""
+    module = _try_import("torch.utils.tensorboard")
+    return None if module is None else module.SummaryWriter
+
+
 def video_encoder_available() -> bool:
     """Whether imageio can write H.264 (``imageio-ffmpeg`` and its bundled ffmpeg binary)."""
     module = _try_import("imageio_ffmpeg")

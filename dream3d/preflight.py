@@ -14,6 +14,7 @@ from typing import Any
 
 from dream3d.config import ConfigError
 from dream3d.export.config import validate_export_config
+from dream3d.loggers import check_logger
 from dream3d.prior.source import local_folder
 from dream3d.prior.vocabulary import check_words, prompt_words, read_vocabulary
 
@@ -29,6 +30,7 @@ def check_trainer(config: Any) -> None:
         value = getattr(trainer, key)
         if not 8 <= value <= 2048:
             raise ConfigError(f"trainer.{key} must be in [8, 2048] pixels, got {value}.")
+    check_logger(trainer.logger)
 
 
 def check_cameras(config: Any) -> None:

@@ -4,7 +4,8 @@ It drives a ``dream3d.recipe.RecipeRun``: ``training_step(step) -> (loss, stats)
 optimizers of the stage at ``step``, ``after_step(step)``, ``state_dict()``,
 ``render_views(cameras)`` and ``export(run_dir)``; the trainer owns everything else, RNG
 state included. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes
-``ckpts/last.ckpt`` and stops; ``--resume`` continues bit-for-bit on a CPU.
+``ckpts/last.ckpt`` and stops; ``--resume`` continues bit-for-bit on a CPU. Step statistics and
+previews also go to ``dream3d.loggers`` (TensorBoard, the web app's progress file).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from dream3d.atomic import write_text
 from dream3d.checkpoint import LAST, load_checkpoint, mismatch_error, save_checkpoint
+from dream3d.loggers import RunLoggers
 from dream3d.media import preview_grid, write_image, write_turntable
 from dream3d.recipe.engine import RecipeRun
 
@@ -154,10 +156,11 @@ class Trainer:
                         raise TrainingDiverged(f"a gradient of '{group.get('name', '?')}' became NaN/inf at step {self.step}",
                                                self._advice())
 
-    def _write_preview(self) -> None:
+    def _write_preview(self) -> np.ndarray:
         cfg = self.trainer_config
         grid = preview_grid(self.system, cfg.preview_views, cfg.preview_resolution, cfg.video_elevation)
         write_image(self.run_dir / "previews" / f"step_{self.step:06d}.png", grid)
+        return grid
 
     def fit(self) -> TrainResult:
         cfg = self.trainer_config
@@ -166,7 +169,7 @@ class Trainer:
         interrupted = False
         saved_at = start_step if start_step > 0 else -1  # a resumed run starts from a checkpoint of this step
         progress = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress_bar, dynamic_ncols=True, desc="train")
-        with StopRequest() as stop:
+        with StopRequest() as stop, RunLoggers.open(cfg, self.run_dir, self.step, self.timer) as loggers:
             while self.step < cfg.max_steps:
                 step = self.step
                 loss, stats = self.system.training_step(step)
@@ -185,8 +188,9 @@ class Trainer:
                 progress.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     progress.set_postfix(loss=f"{last_loss:.4g}", **{k: f"{v:.3g}" for k, v in stats.items()})
+                    loggers.log_step(self.step, cfg.max_steps, last_loss, stats, optimizers)
                 if cfg.preview_every and self.step % cfg.preview_every == 0:
-                    self._write_preview()
+                    loggers.log_preview(self.step, self._write_preview())
                 if stop.requested or self.step == cfg.pause_at_step:
                     interrupted = True
                     break
