@@ -21,6 +21,19 @@ def tiny_prior_dir(tmp_path_factory) -> Path:
     return build_tiny_prior(tmp_path_factory.mktemp("priors") / "tiny-sd")
 
 
+@pytest.fixture(scope="session")
+def finished_tiny_run(tiny_prior_dir, tmp_path_factory) -> Path:
+    """A finished tiny DreamGaussian run (``tiny_runs.TINY``); copy it before changing it."""
+    from tiny_runs import launch, run_args
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DREAM3D_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        assert launch(*run_args(tiny_prior_dir, out)) == 0
+    return out
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the text-embedding cache out of the user's home directory."""
