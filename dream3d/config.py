@@ -34,7 +34,7 @@ class TrainerConfig:
     """Steps between checkpoints (one is always written at the end and on Ctrl-C)."""
     preview_views: int = 4
     """Views in each preview grid."""
-    preview_resolution: int = 64
+    preview_resolution: int = 128
     """Height and width of each preview view."""
     video: bool = True
     """Write a turntable ``video.mp4`` at the end."""
@@ -42,8 +42,11 @@ class TrainerConfig:
     """Frames in the turntable."""
     video_fps: int = 24
     """Frames per second of the turntable."""
-    video_resolution: int = 96
+    video_resolution: int = 256
     """Height and width of the turntable frames."""
+    video_shading: Literal["albedo", "lambertian", "textureless"] = "lambertian"
+    """Shading of the turntable: lit (``lambertian``, shows the form), flat ``albedo``, or
+    ``textureless`` (white, lit). Gaussians are always shown as splatted colours."""
     video_elevation: float = 15.0
     """Camera elevation of the turntable, degrees."""
     export: bool = True

@@ -10,6 +10,7 @@ import torch
 from dream3d import optional
 from dream3d.atomic import atomic_path
 from dream3d.cameras import orbit_cameras
+from dream3d.render.depth_shading import shade
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -31,8 +32,13 @@ def write_image(path: Path, image: np.ndarray) -> None:
         imageio.imwrite(tmp, image)
 
 
-def write_turntable(system, path: Path, frames: int, resolution: int, fps: int, elevation: float) -> bool:
-    """An orbit of the scene as an H.264 ``.mp4`` (imageio-ffmpeg); False, with a warning, without ffmpeg."""
+def write_turntable(system, path: Path, frames: int, resolution: int, fps: int, elevation: float,
+                    mode: str = "albedo") -> bool:
+    """An orbit of the scene as an H.264 ``.mp4`` (imageio-ffmpeg); False, with a warning, without ffmpeg.
+
+    ``mode``: flat ``albedo``, or ``lambertian`` / ``textureless`` lit with normals from the
+    depth map (``dream3d.render.depth_shading``).
+    """
     if not optional.video_encoder_available():
         optional.warn_once("video:ffmpeg", "imageio-ffmpeg is not installed: no turntable video is written "
                            "(pip install imageio-ffmpeg).")
@@ -40,7 +46,7 @@ def write_turntable(system, path: Path, frames: int, resolution: int, fps: int, 
     cameras = orbit_cameras(frames, elevation=elevation, height=resolution, width=resolution)
     images = []
     for i in range(frames):
-        images.append(to_uint8(system.render_views(cameras[i]).rgb[0]))
+        images.append(to_uint8(shade(system.render_views(cameras[i]), cameras[i], mode)[0]))
     with atomic_path(path) as tmp:
         imageio.mimwrite(tmp, images, fps=fps, macro_block_size=1, quality=8)
     return True

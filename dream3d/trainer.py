@@ -221,8 +221,9 @@ class Trainer:
             self._write_preview()  # the final state, unless the loop just wrote it
         if cfg.video:
             start = time.perf_counter()
-            write_turntable(self.system, self.run_dir / "video.mp4", cfg.video_frames, cfg.video_resolution, cfg.video_fps, cfg.video_elevation)
-            metrics["video_seconds"] = time.perf_counter() - start
+            if write_turntable(self.system, self.run_dir / "video.mp4", cfg.video_frames, cfg.video_resolution,
+                               cfg.video_fps, cfg.video_elevation, cfg.video_shading):
+                metrics["video_seconds"] = time.perf_counter() - start
         if cfg.export:
             start = time.perf_counter()
             metrics["export"] = self.system.export(self.run_dir)

@@ -49,7 +49,7 @@ def test_end_to_end_run_writes_every_output(tiny_prior_dir, tmp_path):
     import imageio.v2 as imageio
 
     preview = imageio.imread(out / "previews" / "step_000006.png")
-    assert preview.shape == (128, 256, 3)
+    assert preview.shape == (256, 512, 3)  # four 128-pixel views over their opacity
 
     import trimesh
 
