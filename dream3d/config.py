@@ -46,7 +46,7 @@ class TrainerConfig:
     """Height and width of the turntable frames."""
     video_shading: Literal["albedo", "lambertian", "textureless"] = "lambertian"
     """Shading of the turntable: lit (``lambertian``, shows the form), flat ``albedo``, or
-    ``textureless`` (white, lit). Gaussians are always shown as splatted colours."""
+    ``textureless`` (white, lit); the light uses normals from the depth map."""
     video_elevation: float = 15.0
     """Camera elevation of the turntable, degrees."""
     export: bool = True
