@@ -46,7 +46,7 @@ def write_character_tokenizer(directory: Path, max_length: int) -> None:
     from transformers import CLIPTokenizer
 
     tokens = ["<|startoftext|>", "<|endoftext|>"]
-    symbols = list(string.ascii_lowercase + string.digits + ",.'-")
+    symbols = list(string.ascii_lowercase + string.digits + ",.'")
     tokens += symbols + [c + "</w>" for c in symbols]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
