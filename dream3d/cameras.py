@@ -193,7 +193,11 @@ class CameraSamplerConfig:
     fovy: float = 40.0
     """Vertical field of view, degrees."""
     batch_size: int = 1
-    """Cameras per training step."""
+    """Cameras per training step (with ``views`` > 1: objects per step, ``views`` cameras each)."""
+    views: int = 1
+    """Cameras per draw. 1: independent cameras. V > 1: MVDream's layout (``view_layout``): V
+    cameras at azimuths a + k·360°/V around one random base camera, sharing its elevation and
+    distance; a step then has ``batch_size * views`` cameras, the views of a draw adjacent."""
     height: int = 64
     """Render height in pixels."""
     width: int = 64
@@ -214,14 +218,20 @@ class CameraSampler:
         def uniform(low: float, high: float) -> Tensor:
             return low + (high - low) * torch.rand(n, generator=generator)
 
-        return Cameras.from_spherical(
-            elevation=uniform(*cfg.elevation_range),
-            azimuth=uniform(*cfg.azimuth_range),
-            distance=uniform(*cfg.distance_range),
-            fovy=cfg.fovy,
-            height=cfg.height,
-            width=cfg.width,
-        )
+        elevation, azimuth, distance = uniform(*cfg.elevation_range), uniform(*cfg.azimuth_range), uniform(*cfg.distance_range)
+        if cfg.views > 1:
+            elevation, azimuth, distance = view_layout(elevation, azimuth, distance, cfg.views)
+        return Cameras.from_spherical(elevation=elevation, azimuth=azimuth, distance=distance, fovy=cfg.fovy,
+                                      height=cfg.height, width=cfg.width)
+
+
+def view_layout(elevation: Tensor, azimuth: Tensor, distance: Tensor, views: int) -> tuple[Tensor, Tensor, Tensor]:
+    """MVDream's camera layout (Shi et al. 2023, arXiv:2308.16512): each base camera
+    ``[B]`` becomes ``views`` cameras ``[B·V]`` at azimuths ``a + k·360/V`` (k = 0..V-1, wrapped to
+    [-180, 180)) with the base camera's elevation and distance; the views of one base are adjacent."""
+    offsets = torch.arange(views, dtype=azimuth.dtype) * (360.0 / views)
+    azimuths = (azimuth[:, None] + offsets[None, :] + 180.0) % 360.0 - 180.0  # [B,V]
+    return elevation.repeat_interleave(views), azimuths.reshape(-1), distance.repeat_interleave(views)
 
 
 def orbit_cameras(
