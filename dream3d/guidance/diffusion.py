@@ -2,7 +2,8 @@
 
 - Forward diffusion (Ho et al. 2020, eq. 4): ``z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps``.
 - Classifier-free guidance (Ho & Salimans 2022, eq. 6): ``eps_u + s (eps_c - eps_u)``, from
-  one batched network call over ``[cond, uncond]``.
+  one batched network call over ``[cond, uncond]``; or Perp-Neg (``dream3d.guidance.perp_neg``)
+  when the condition carries negative prompts.
 - Weightings w(t), with abar_t the cumulative product of the noise schedule:
   ``sds``: ``1 - abar_t`` (DreamFusion, Poole et al. 2022, sec. 3: w(t) = sigma_t^2);
   ``uniform``: 1; ``fantasia3d``: ``sqrt(abar_t) * (1 - abar_t)`` (Fantasia3D, Chen et al. 2023).
@@ -18,6 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from dream3d.guidance.perp_neg import has_negatives, perp_neg_noise
 from dream3d.interfaces import Conditioning, Prior
 
 Weighting = Literal["sds", "uniform", "fantasia3d"]
@@ -58,7 +60,10 @@ def noise_latents(prior: Prior, latents: Tensor, t: Tensor) -> NoisyLatents:
 @torch.no_grad()
 def guided_noise(prior: Prior, noisy: Tensor, t: Tensor, cond: Conditioning, uncond: Conditioning,
                  scale: float) -> Tensor:
-    """CFG prediction ``[B,C,h,w]`` from one batched network call (cond first, then uncond)."""
+    """CFG prediction ``[B,C,h,w]`` from one batched network call (cond first, then uncond);
+    Perp-Neg's when ``cond`` carries negative prompts (``dream3d.guidance.perp_neg``)."""
+    if has_negatives(cond):
+        return perp_neg_noise(prior, noisy, t, cond, uncond, scale)
     eps = prior.predict_noise(torch.cat([noisy, noisy]), torch.cat([t, t]), Conditioning.cat([cond, uncond]))
     eps_cond, eps_uncond = eps.chunk(2)
     return classifier_free_guidance(eps_uncond, eps_cond, scale)

@@ -9,7 +9,7 @@ from dream3d.guidance.factory import build_guidance
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.interfaces import Guidance, Prior
 from dream3d.prior.config import PriorConfig
-from dream3d.prior.prompts import PromptConfig
+from dream3d.prior.perp_neg_condition import PromptProcessingConfig
 
 
 @dataclass
@@ -22,10 +22,10 @@ class DistillationConfig:
     """Unconditional branch of classifier-free guidance."""
     prior: PriorConfig = field(default_factory=PriorConfig)
     """The frozen diffusion prior."""
-    prompt_processing: PromptConfig = field(default_factory=PromptConfig)
-    """View-dependent prompts and the embedding cache."""
+    prompt_processing: PromptProcessingConfig = field(default_factory=PromptProcessingConfig)
+    """View-dependent prompts, the embedding cache and Perp-Neg."""
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
-    """Score distillation: ``type: sds`` or ``type: vsd``."""
+    """Score distillation: ``type: sds``, ``vsd`` or ``multiview-sds``."""
 
 
 def distillation(config: GuidanceConfig, schedule_steps: int) -> Callable[[Prior], Guidance]:
