@@ -39,8 +39,9 @@ from dream3d.interfaces import Condition, Prior
 class GuidanceConfig:
     """Score distillation settings shared by SDS and VSD."""
 
-    type: Literal["sds", "vsd"] = "sds"
-    """``sds`` (DreamFusion) or ``vsd`` (ProlificDreamer)."""
+    type: Literal["sds", "vsd", "multiview-sds"] = "sds"
+    """``sds`` (DreamFusion), ``vsd`` (ProlificDreamer) or ``multiview-sds`` (MVDream: one joint SDS
+    on the views of an object; needs ``prior.type: multiview``)."""
     guidance_scale: float = 100.0
     """Classifier-free guidance scale of the frozen prior."""
     weighting: Weighting = "sds"

@@ -11,6 +11,7 @@ from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
 from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
+from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
 from dream3d.render.shading import ShadingConfig
 from dream3d.render.volume import VolumeRendererConfig
@@ -91,3 +92,4 @@ def recipe(config: DreamFusionRunConfig) -> Recipe:
 
 def validate(config: DreamFusionRunConfig) -> None:
     validate_nerf(config.system)
+    validate_prior(config.system, config.system.camera)

@@ -18,6 +18,7 @@ from dream3d.guidance.schedules import TimestepConfig
 from dream3d.guidance.sdedit import SDEditConfig, SDEditGuidance
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
+from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
 from dream3d.render.splat import SplatConfig
 from dream3d.representations.gaussians import GaussianRepresentation, GaussianSceneConfig
@@ -92,3 +93,4 @@ def validate(config: DreamGaussianRunConfig) -> None:
             "system.resolution_milestones needs one entry fewer than system.resolutions.")
     require(all(8 <= r <= 1024 for r in system.resolutions),
             f"system.resolutions must lie in [8, 1024] pixels, got {list(system.resolutions)}.")
+    validate_prior(system, system.camera, *([system.texture.camera] if system.refine_steps else []))

@@ -15,6 +15,7 @@ from typing import Literal
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.methods.common import distillation, recipe_inputs, require
 from dream3d.methods.dreamfusion import DreamFusionConfig, DreamFusionRunConfig, nerf_stage, validate_nerf
+from dream3d.methods.prior_checks import validate_prior
 from dream3d.methods.texture import texture_stage
 from dream3d.recipe.stage import Recipe
 from dream3d.representations.textured_mesh import TextureStageConfig
@@ -70,3 +71,5 @@ def validate(config: ProlificDreamerRunConfig) -> None:
         require(bool(system.mesh_path), "--stage texture refines a given mesh: pass --mesh FILE (OBJ, GLB or PLY).")
     if system.stage in ("all", "nerf"):
         validate_nerf(system)
+    cameras = {"all": [system.camera, system.texture.camera], "nerf": [system.camera], "texture": [system.texture.camera]}
+    validate_prior(system, *cameras[system.stage])

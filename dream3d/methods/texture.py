@@ -13,6 +13,7 @@ from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
+from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
 from dream3d.representations.textured_mesh import TexturedMeshRepresentation, TextureStageConfig
 
@@ -60,3 +61,4 @@ def recipe(config: TextureRunConfig) -> Recipe:
 
 def validate(config: TextureRunConfig) -> None:
     require(bool(config.system.mesh_path), "This config textures a given mesh: pass --mesh FILE (OBJ, GLB or PLY).")
+    validate_prior(config.system, config.system.texture.camera)

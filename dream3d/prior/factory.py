@@ -13,10 +13,15 @@ import torch
 from dream3d.interfaces import Condition, Prior
 from dream3d.prior.config import PriorConfig
 from dream3d.prior.model import TextToImagePrior
-from dream3d.prior.prompts import PromptConfig, build_text_condition
+from dream3d.prior.multiview import MultiViewPrior
+from dream3d.prior.multiview_condition import build_multiview_condition
+from dream3d.prior.perp_neg_condition import build_prompt_condition
+from dream3d.prior.prompts import PromptConfig
 
-PRIORS: dict[str, Callable[..., Prior]] = {"text": TextToImagePrior.from_pretrained}
-CONDITIONS: dict[str, Callable[..., Condition]] = {"text": build_text_condition}
+PRIORS: dict[str, Callable[..., Prior]] = {"text": TextToImagePrior.from_pretrained,
+                                          "multiview": MultiViewPrior.from_pretrained}
+CONDITIONS: dict[str, Callable[..., Condition]] = {"text": build_prompt_condition,
+                                                   "multiview": build_multiview_condition}
 
 
 def prior_dtype(config: PriorConfig, device: torch.device) -> torch.dtype:
