@@ -65,7 +65,11 @@ def local_multiview_info(name_or_path: str) -> MultiViewInfo | None:
 
 def load_multiview_info(name_or_path: str) -> MultiViewInfo:
     """``multiview.json`` of a local folder or hub repository; ``PriorLoadError`` if there is none."""
-    source, local_only = resolve_source(name_or_path)
+    try:
+        source, local_only = resolve_source(name_or_path)
+    except PriorLoadError as error:
+        raise PriorLoadError(f"{error}\nA multi-view prior folder is made from MVDream's checkpoint with "
+                             f"`python -m dream3d.prior.mvdream_convert --out {name_or_path}`.") from None
     path: Path | None = Path(source) / MULTIVIEW_FILE
     if not path.is_file():
         try:
