@@ -29,6 +29,24 @@ class ImageInputError(ValueError):
 
 
 @dataclass
+class ImageInputConfig:
+    """The input image of image-to-3D (``--image``, ``--elevation``)."""
+
+    path: str = ""
+    """An RGBA image (alpha is the mask) or an object on a plain background; empty: text-to-3D."""
+    elevation: float = 0.0
+    """The elevation (degrees) of the camera that took the image; its azimuth is 0 (the front)."""
+    distance: float = 2.5
+    """Its distance from the object (world units)."""
+    size: int = 256
+    """Side of the centred image the reference loss compares with."""
+    fill: float = 0.8
+    """Share of the image the object's larger side fills after centring."""
+    tolerance: float = 0.1
+    """How far (max channel, in [0,1]) a pixel may be from a plain background's colour."""
+
+
+@dataclass
 class ReferenceImage:
     """The object on white, ``rgb [3,S,S]`` in [0,1], and its mask ``[1,S,S]`` in {0,1}."""
 
@@ -77,6 +95,11 @@ def object_mask(image: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
     if image.shape[-1] == 4:
         return image[..., 3] > 127
     return ~background_mask(image[..., :3], tolerance)
+
+
+def load_image_input(config: ImageInputConfig) -> ReferenceImage:
+    """``load_reference_image`` with the config's settings."""
+    return load_reference_image(config.path, config.size, config.fill, config.tolerance)
 
 
 def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, tolerance: float = 0.1) -> ReferenceImage:

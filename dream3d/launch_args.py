@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray-address", default=None, help="Ray cluster address for --executor ray (default: auto)")
     parser.add_argument("--stage", default=None, help="run only this stage of a multi-stage method")
     parser.add_argument("--mesh", default=None, help="input mesh for configs/texture.yaml")
+    parser.add_argument("--image", default=None, help="input image for image-to-3D (configs/dreamgaussian-image.yaml): "
+                        "RGBA, or an object on a plain background; sets system.image.path")
+    parser.add_argument("--elevation", type=float, default=None,
+                        help="with --image: the elevation of the camera that took it, in degrees (default 0)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (sets seed)")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"), help="auto means cuda if available")
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. system.guidance.guidance_scale=50")
@@ -59,6 +63,9 @@ def flag_values(args: argparse.Namespace) -> dict:
         system["mesh_path"] = args.mesh
     if args.stage is not None:
         system["stage"] = args.stage
+    image = {k: v for k, v in (("path", args.image), ("elevation", args.elevation)) if v is not None}
+    if image:
+        system["image"] = image
     if system:
         extra["system"] = system
     return extra

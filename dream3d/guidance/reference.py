@@ -10,10 +10,14 @@ render's opacity and ``M_ref`` the input's mask.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from dream3d.cameras import Cameras
+from dream3d.image_input import ImageInputConfig, load_image_input
 
 
 @dataclass
@@ -22,6 +26,24 @@ class ReferenceLossConfig:
 
     rgb_weight: float = 10000.0
     mask_weight: float = 1000.0
+
+
+@dataclass
+class ReferenceTarget:
+    """What a stage's render from the reference camera must reproduce."""
+
+    rgb: Tensor  # [1,3,S,S] on white
+    mask: Tensor  # [1,1,S,S]
+    camera: Cameras  # one camera
+    config: ReferenceLossConfig = field(default_factory=ReferenceLossConfig)
+
+
+def reference_target(image: ImageInputConfig, config: ReferenceLossConfig, fovy: float) -> ReferenceTarget:
+    """Read and centre the input image; its camera looks from ``image.elevation``, azimuth 0."""
+    loaded = load_image_input(image)
+    camera = Cameras.from_spherical(torch.tensor([image.elevation]), torch.tensor([0.0]), torch.tensor([image.distance]),
+                                    fovy, image.size, image.size)
+    return ReferenceTarget(loaded.rgb[None], loaded.mask[None], camera, config)
 
 
 def reference_loss(rgb: Tensor, alpha: Tensor, reference_rgb: Tensor, reference_mask: Tensor,

@@ -6,6 +6,8 @@ from typing import Callable
 
 from dream3d.config import ConfigError
 from dream3d.guidance.factory import build_guidance
+from dream3d.guidance.reference import ReferenceLossConfig
+from dream3d.image_input import ImageInputConfig
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.interfaces import Guidance, Prior
 from dream3d.prior.config import PriorConfig
@@ -26,6 +28,10 @@ class DistillationConfig:
     """View-dependent prompts, the embedding cache and Perp-Neg."""
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     """Score distillation: ``type: sds``, ``vsd`` or ``multiview-sds``."""
+    image: ImageInputConfig = field(default_factory=ImageInputConfig)
+    """Image-to-3D (``--image``): the input image, with ``prior.type: image``."""
+    reference_loss: ReferenceLossConfig = field(default_factory=ReferenceLossConfig)
+    """Image-to-3D: the weights of the reference view's colour and mask terms."""
 
 
 def distillation(config: GuidanceConfig, schedule_steps: int) -> Callable[[Prior], Guidance]:
@@ -36,7 +42,7 @@ def distillation(config: GuidanceConfig, schedule_steps: int) -> Callable[[Prior
 def recipe_inputs(system: DistillationConfig) -> dict:
     """The ``Recipe`` fields every distillation method fills the same way."""
     return {"prior": system.prior, "prompt": system.prompt, "negative_prompt": system.negative_prompt,
-            "prompt_processing": system.prompt_processing}
+            "prompt_processing": system.prompt_processing, "image": system.image if system.image.path else None}
 
 
 def require(condition: bool, message: str) -> None:

@@ -14,6 +14,7 @@ from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
 from dream3d.export.backproject import BackprojectConfig
 from dream3d.export.config import ExportConfig
+from dream3d.guidance.reference import reference_target
 from dream3d.guidance.schedules import TimestepConfig
 from dream3d.guidance.sdedit import SDEditConfig, SDEditGuidance
 from dream3d.guidance.sds import GuidanceConfig
@@ -28,7 +29,9 @@ from dream3d.scene.gaussians import GaussianConfig
 
 @dataclass
 class DreamGaussianConfig(DistillationConfig):
-    """A DreamGaussian run: Gaussians by SDS, mesh by density query, UV refinement."""
+    """A DreamGaussian run: Gaussians by SDS, mesh by density query, UV refinement. With
+    ``--image`` and a view-conditioned prior, DreamGaussian's image mode: Zero123 SDS on
+    views around the input image's camera, plus the reference view's loss."""
 
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
         timesteps=TimestepConfig(schedule="deterministic", max_step_percent_end=0.98)))
@@ -69,9 +72,12 @@ def recipe(config: DreamGaussianRunConfig) -> Recipe:
     system = config.system
     gaussian_steps = config.trainer.max_steps - system.refine_steps
     scene = GaussianSceneConfig(system.gaussians, system.splat, system.backproject, system.black_background_probability)
+    # image-to-3D (DreamGaussian's image mode): the reference view is supervised in both stages
+    reference = reference_target(system.image, system.reference_loss, system.camera.fovy) if system.image.path else None
     stages = [Stage(
         name="gaussians", steps=gaussian_steps, representation=lambda device: GaussianRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera, list(system.resolutions), list(system.resolution_milestones)),
+        reference=reference,
     )]
     guidances = {"distill": distillation(system.guidance, gaussian_steps)}
     if system.refine_steps:
@@ -80,6 +86,7 @@ def recipe(config: DreamGaussianRunConfig) -> Recipe:
             name="refine", steps=system.refine_steps,
             representation=lambda device: TexturedMeshRepresentation(texture, size, device),
             guidance="sdedit", cameras=CameraSchedule(texture.camera), shading=texture.shading, init_from="previous",
+            reference=reference,
         ))
         guidances["sdedit"] = lambda prior: SDEditGuidance(prior, system.sdedit, gaussian_steps, system.refine_steps)
     return Recipe(stages=stages, guidances=guidances, export=config.export, **recipe_inputs(system))

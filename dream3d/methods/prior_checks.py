@@ -22,6 +22,9 @@ def validate_prior(system: DistillationConfig, *cameras: CameraSamplerConfig) ->
     require(info is None or prior.type == "multiview",
             f"'{prior.pretrained}' is a multi-view prior (it has multiview.json): set system.prior.type=multiview "
             "and system.guidance.type=multiview-sds.")
+    if prior.type == "image" or system.image.path:
+        validate_image_prior(system, *cameras)
+        return
     if prior.type != "multiview":
         require(guidance.type != "multiview-sds",
                 "system.guidance.type=multiview-sds needs a multi-view prior (system.prior.type=multiview).")
@@ -39,3 +42,14 @@ def validate_prior(system: DistillationConfig, *cameras: CameraSamplerConfig) ->
         require(camera.views > 1 and (views is None or camera.views == views),
                 f"A multi-view prior denoises {views or 'several'} views of an object together: set the cameras' "
                 f"views to {views or 'its view count'} (got {camera.views}).")
+
+
+def validate_image_prior(system: DistillationConfig, *cameras: CameraSamplerConfig) -> None:
+    """Image-to-3D: the input image and a view-conditioned prior come together."""
+    prior, image = system.prior, system.image
+    require(bool(image.path), "A view-conditioned prior (system.prior.type=image) needs the input image: --image FILE.")
+    require(prior.type == "image", f"--image needs a view-conditioned prior (Zero123 layout): set system.prior.type=image "
+            f"and system.prior.pretrained to one (got type {prior.type!r}); or use --config configs/dreamgaussian-image.yaml.")
+    require(system.guidance.type == "sds", f"Image-to-3D distils with system.guidance.type=sds, not {system.guidance.type!r}.")
+    require(all(camera.views == 1 for camera in cameras), "Image-to-3D cameras draw single views (views: 1).")
+    require(-90.0 < image.elevation < 90.0, f"--elevation must lie in (-90, 90) degrees, got {image.elevation:g}.")

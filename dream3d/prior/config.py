@@ -11,10 +11,11 @@ from dream3d.prior.source import BUNDLED_PRIOR
 class PriorConfig:
     """The frozen diffusion prior."""
 
-    type: Literal["text", "multiview"] = "text"
+    type: Literal["text", "multiview", "image"] = "text"
     """The kind of prior (``dream3d.prior.factory.PRIORS``): ``text`` is a text-to-image latent
     diffusion model in the Stable Diffusion layout; ``multiview`` denoises the views of one
-    object together (MVDream; ``dream3d.prior.multiview``)."""
+    object together (MVDream; ``dream3d.prior.multiview``); ``image`` draws new views of the
+    object in an input image (Zero123; ``dream3d.prior.view_conditioned``)."""
     pretrained: str = BUNDLED_PRIOR
     """A local diffusers folder or a hub id (e.g. stabilityai/stable-diffusion-2-1-base)."""
     half_precision: bool = True

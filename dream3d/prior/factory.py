@@ -10,18 +10,33 @@ from typing import Callable
 
 import torch
 
+from dream3d.image_input import ImageInputConfig, load_image_input
 from dream3d.interfaces import Condition, Prior
 from dream3d.prior.config import PriorConfig
+from dream3d.prior.image_condition import ImageCondition, ReferenceView
 from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.multiview import MultiViewPrior
 from dream3d.prior.multiview_condition import build_multiview_condition
 from dream3d.prior.perp_neg_condition import build_prompt_condition
 from dream3d.prior.prompts import PromptConfig
+from dream3d.prior.view_conditioned import ViewConditionedPrior
+
+
+def build_image_condition(prior: ViewConditionedPrior, image: ImageInputConfig) -> ImageCondition:
+    """The input image, centred on white, embedded once; the reference camera is at azimuth 0."""
+    return ImageCondition.from_image(prior, load_image_input(image).rgb[None],
+                                     ReferenceView(image.elevation, 0.0, image.distance))
+
 
 PRIORS: dict[str, Callable[..., Prior]] = {"text": TextToImagePrior.from_pretrained,
-                                          "multiview": MultiViewPrior.from_pretrained}
-CONDITIONS: dict[str, Callable[..., Condition]] = {"text": build_prompt_condition,
-                                                   "multiview": build_multiview_condition}
+                                          "multiview": MultiViewPrior.from_pretrained,
+                                          "image": ViewConditionedPrior.from_pretrained}
+CONDITIONS: dict[str, Callable[..., Condition]] = {
+    "text": lambda prior, prompt, negative, prompts, image: build_prompt_condition(prior, prompt, negative, prompts),
+    "multiview": lambda prior, prompt, negative, prompts, image: build_multiview_condition(prior, prompt, negative, prompts),
+    "image": lambda prior, prompt, negative, prompts, image: build_image_condition(prior, image),
+}
+"""Condition builders ``(prior, prompt, negative_prompt, prompt_config, image_config) -> Condition``."""
 
 
 def prior_dtype(config: PriorConfig, device: torch.device) -> torch.dtype:
@@ -35,6 +50,7 @@ def build_prior(config: PriorConfig, device: torch.device) -> Prior:
 
 
 def build_condition(prior: Prior, config: PriorConfig, prompt: str, negative_prompt: str,
-                    prompt_config: PromptConfig) -> Condition:
-    """The condition of ``prior`` for this prompt (text embeddings are made once, then cached)."""
-    return CONDITIONS[config.type](prior, prompt, negative_prompt, prompt_config)
+                    prompt_config: PromptConfig, image: ImageInputConfig | None = None) -> Condition:
+    """The condition of ``prior``: the prompt's (text embeddings are made once, then cached),
+    or the input image's for a view-conditioned prior."""
+    return CONDITIONS[config.type](prior, prompt, negative_prompt, prompt_config, image)

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from dream3d.cameras import Cameras
 from dream3d.export.types import ExportError
+from dream3d.guidance.reference import ReferenceTarget, reference_loss
 from dream3d.interfaces import Condition, Guidance, Prior, Representation
 from dream3d.prior.factory import build_condition, build_prior
 from dream3d.recipe.stage import Recipe, Stage
@@ -58,7 +59,7 @@ class RecipeRun:
                 self.representations[stage.name].set_mesh(prepare_input_mesh(stage.mesh_file, recipe.mesh_input, recipe.export))
         self.prior = prior if prior is not None else build_prior(recipe.prior, device)
         self.condition = condition if condition is not None else build_condition(
-            self.prior, recipe.prior, recipe.prompt, recipe.negative_prompt, recipe.prompt_processing)
+            self.prior, recipe.prior, recipe.prompt, recipe.negative_prompt, recipe.prompt_processing, recipe.image)
         self.guidances = {key: build(self.prior) for key, build in recipe.guidances.items()}
 
     # ------------------------------------------------------------ stages
@@ -116,10 +117,28 @@ class RecipeRun:
         for name, term in representation.regularisers(render, wanted).items():
             loss = loss + stage.losses[name] * term
             stats[name] = float(term.detach())
+        if stage.reference is not None:
+            with self.timer.section("render"):
+                term, reference_stats = self._reference_loss(representation, stage.reference, cameras)
+            loss = loss + term
+            stats.update(reference_stats)
         stats["opacity"] = float(render.alpha.detach().mean())
         representation.before_backward(step, render)
         self._render = render
         return loss, stats
+
+    def _reference_loss(self, representation: Representation, target: ReferenceTarget,
+                        cameras: Cameras) -> tuple[Tensor, dict]:
+        """The reference-view loss at this step's render size, rendered as an evaluation view
+        (over white, without jitter) but with gradients."""
+        camera = target.camera.with_resolution(cameras.height, cameras.width).to(self.device)
+        representation.eval()
+        try:
+            render = representation.render(camera, "albedo")
+        finally:
+            representation.train()
+        return reference_loss(render.images(), render.alpha.permute(0, 3, 1, 2), target.rgb.to(self.device),
+                              target.mask.to(self.device), target.config)
 
     def optimizers(self, step: int | None = None) -> dict[str, torch.optim.Optimizer]:
         """The optimizers of the stage at ``step`` (all stages' when None): its representation's

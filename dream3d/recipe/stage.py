@@ -14,6 +14,8 @@ import torch
 
 from dream3d.cameras import CameraSampler, CameraSamplerConfig, Cameras
 from dream3d.export.config import ExportConfig
+from dream3d.guidance.reference import ReferenceTarget
+from dream3d.image_input import ImageInputConfig
 from dream3d.interfaces import Guidance, Prior, Representation
 from dream3d.prior.config import PriorConfig
 from dream3d.prior.prompts import PromptConfig
@@ -64,6 +66,8 @@ class Stage:
     init_from: InitFrom = "scratch"
     mesh_file: str = ""
     """The file a ``mesh_file`` stage starts from."""
+    reference: Optional[ReferenceTarget] = None
+    """Image-to-3D: each step also renders the reference camera and adds the reference loss."""
 
 
 @dataclass
@@ -79,6 +83,8 @@ class Recipe:
     export: ExportConfig
     mesh_input: object = None
     """How mesh files are read (a ``TextureStageConfig``), for ``mesh_file`` stages."""
+    image: Optional[ImageInputConfig] = None
+    """The input image of image-to-3D (the condition of a view-conditioned prior)."""
 
     @property
     def total_steps(self) -> int:
