@@ -91,3 +91,15 @@ def test_each_step_adds_the_reference_loss_to_the_guidance(tmp_path, zero123_dir
     without_rgb, _ = step_loss(0.0)
     assert {"ref_rgb", "ref_mask"} <= set(stats) and stats["ref_rgb"] > 0
     assert with_rgb - without_rgb == pytest.approx(10000.0 * stats["ref_rgb"], rel=1e-4)
+
+
+def test_an_image_run_with_a_nerf_writes_a_glb(tmp_path, zero123_dir):
+    out = tmp_path / "nerf"
+    code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--image", str(object_image(tmp_path / "in.png")),
+                  "--device", "cpu", "--output-dir", str(out), "system.prior.type=image",
+                  f"system.prior.pretrained={zero123_dir}", "system.image.size=32", "trainer.max_steps=3",
+                  "trainer.progress_bar=false", "trainer.video=false", "trainer.preview_every=0",
+                  "system.camera.height=16", "system.camera.width=16", "system.renderer.n_samples=16",
+                  "system.nerf.initial_shape.steps=2", "export.resolution=32", "export.texture_size=32",
+                  "export.min_auto_threshold=0.1")
+    assert code == 0 and (out / "mesh" / "model.glb").is_file()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
+from dream3d.guidance.reference import reference_target
 from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
@@ -72,14 +73,18 @@ def validate_nerf(system: DreamFusionConfig) -> None:
 
 
 def nerf_stage(system: DreamFusionConfig, steps: int) -> Stage:
-    """DreamFusion's NeRF stage, scored by the ``distill`` guidance."""
+    """DreamFusion's NeRF stage, scored by the ``distill`` guidance; with ``--image`` (a
+    view-conditioned prior), the reference view is supervised too, as stable-dreamfusion and
+    threestudio do with Zero123."""
     scene = NeRFSceneConfig(system.nerf, system.renderer, system.shading, system.background, system.optimizer)
     loss = system.loss
+    reference = reference_target(system.image, system.reference_loss, system.camera.fovy) if system.image.path else None
     return Stage(
         name="nerf", steps=steps, representation=lambda device: NeRFRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera), shading=system.shading,
         losses={"guidance": loss.sds, "orientation": loss.orientation, "grid_tv": loss.grid_tv,
                 "opacity_sparsity": loss.opacity_sparsity},
+        reference=reference,
     )
 
 
