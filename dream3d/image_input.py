@@ -41,7 +41,8 @@ class ImageInputConfig:
     size: int = 256
     """Side of the centred image the reference loss compares with."""
     fill: float = 0.8
-    """Share of the image the object's larger side fills after centring."""
+    """Share of the image the object's larger side fills after centring; 0 keeps the image's own
+    framing (for an image taken by a known camera, as the ground-truth evaluation's are)."""
     tolerance: float = 0.1
     """How far (max channel, in [0,1]) a pixel may be from a plain background's colour."""
 
@@ -111,6 +112,16 @@ def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, t
             "nothing differs from the border's colour"
         raise ImageInputError(f"No object found in '{path}': {how}. Use an RGBA image with the object opaque, "
                               "or an object on a plain background.")
+    if fill <= 0:  # the image as it is, resized
+        height, width = mask.shape
+        if height != width:
+            raise ImageInputError(f"'{path}' is {width}x{height}: keeping its framing (fill 0) needs a square image.")
+        rgb = torch.from_numpy(image[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)
+        alpha = torch.from_numpy(mask.astype(np.float32))[None]
+        rgb = F.interpolate((rgb * alpha + 1.0 - alpha)[None], (size, size), mode="bilinear", align_corners=False,
+                            antialias=True)[0]
+        alpha = F.interpolate(alpha[None], (size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+        return ReferenceImage(rgb.clamp(0, 1), (alpha > 0.5).float())
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     rgb = torch.from_numpy(image[top:bottom, left:right, :3].astype(np.float32) / 255.0).permute(2, 0, 1)

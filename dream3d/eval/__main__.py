@@ -62,10 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
     parser.add_argument("--prior", default="extern/priors/dream3d-shapes", help="the prior for --prior-samples")
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
+    parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
+                        "asset from a true render with --config, then score it, novel views included")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of --image-batch runs")
+    parser.add_argument("--elevation", type=float, default=15.0, help="the input render's elevation for --image-batch")
     parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="batch eval.json files to put side by side")
     parser.add_argument("--labels", nargs="+", help="a column label per --compare file (default: folder names)")
     parser.add_argument("overrides", nargs="*", help="config overrides for --batch runs")
     args = parser.parse_args(argv)
+    if args.path is not None and "=" in args.path:  # argparse gives the first override to ``path``
+        args.overrides, args.path = [args.path, *args.overrides], None
     from dream3d.exit_codes import EXIT_INTERRUPTED
 
     try:
@@ -73,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             return check_prior_samples(args)
         if args.compare:
             return compare_batches(args)
+        if args.image_batch:
+            if not args.config:
+                raise EvalError("--image-batch needs --config configs/dreamgaussian-image.yaml (or another image config)")
+            from dream3d.eval.image_batch import run_image_batch
+
+            run_image_batch(read_prompts(Path(args.image_batch)), args.config, args.overrides, Path(args.output_dir),
+                            tuple(args.seeds), args.elevation)
+            print((Path(args.output_dir) / "image_eval.md").read_text())
+            return 0
         if args.batch:
             if not args.config:
                 raise EvalError("--batch needs --config configs/<method>.yaml")
