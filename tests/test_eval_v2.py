@@ -205,3 +205,16 @@ def test_evaluation_reports_surface_genus_and_features_and_tables_give_sample_si
                  "--output-dir", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
     assert "mug and chair prompts, v2: Janus rate 33% of 3" in out and "mug and chair prompts, v1" not in out
+
+
+def test_a_run_of_a_six_shape_prior_is_matched_among_its_shapes(tmp_path):
+    """A cylinder-like asset of the version-1 prior is never called a mug: its run's prior
+    knows no "mug"."""
+    from dream3d.eval.evaluate import known_shapes
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("system:\n  prior:\n    pretrained: extern/priors/dream3d-shapes\n")
+    assert known_shapes(run) == ("sphere", "cube", "cylinder", "cone", "torus", "pyramid")
+    (run / "config.yaml").write_text("system:\n  prior:\n    pretrained: stabilityai/stable-diffusion-2-1-base\n")
+    assert "mug" in known_shapes(run)  # an open vocabulary: every shape

@@ -27,7 +27,7 @@ from dream3d.eval.surface import score_surface
 from dream3d.eval.topology import TRUE_GENUS, topology
 from dream3d.eval.visibility import visible_surface
 from dream3d.export.formats import from_y_up
-from dream3d.prior.catalog import FEATURED, parse_prompt
+from dream3d.prior.catalog import FEATURED, SHAPES, parse_prompt
 
 
 class EvalError(ValueError):
@@ -145,14 +145,15 @@ def outer_shell(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return max(pieces, key=lambda piece: piece.bounding_box.volume)
 
 
-def evaluate_mesh(mesh: trimesh.Trimesh, prompt: str) -> EvalResult:
-    """Score a world-space mesh's outer surface against the primitive and colour of ``prompt``."""
+def evaluate_mesh(mesh: trimesh.Trimesh, prompt: str, shapes: tuple[str, ...] = SHAPES) -> EvalResult:
+    """Score a world-space mesh's outer surface against the primitive and colour of ``prompt``;
+    the shape is matched among ``shapes`` (those the asset's prior knows)."""
     target = parse_prompt(prompt)
     if target is None:
         raise EvalError(f"The prompt {prompt!r} does not name one bundled-prior colour and shape (e.g. 'a red cube').")
     scored = visible_surface(outer_shell(mesh))
     points, colours = surface_samples(scored)
-    match = match_shape(points)
+    match = match_shape(points, shapes=shapes if target.shape in shapes else (*shapes, target.shape))
     mean_albedo = colours.mean(0)
     colour, _ = nearest_colour(mean_albedo)
     shape_ok, colour_ok = match.shape == target.shape, colour == target.colour
@@ -187,11 +188,31 @@ def find_mesh(path: Path) -> Path:
 
 
 def evaluate_run(path: str | Path, prompt: str | None = None) -> EvalResult:
-    """Evaluate a run directory or a mesh file; the prompt defaults to the run's own."""
+    """Evaluate a run directory or a mesh file; the prompt defaults to the run's own. A run made
+    with a closed-vocabulary prior is matched among the shapes that prior knows: an asset of
+    the six-primitive prior is never called a mug."""
     path = Path(path)
     if prompt is None:
         prompt = _run_prompt(path)
-    return evaluate_mesh(load_world_mesh(find_mesh(path)), prompt)
+    return evaluate_mesh(load_world_mesh(find_mesh(path)), prompt, known_shapes(path))
+
+
+def known_shapes(run_dir: Path) -> tuple[str, ...]:
+    """The world's shapes that the run's prior has words for (all of them without a run config)."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return SHAPES
+    from omegaconf import OmegaConf
+
+    from dream3d.prior.source import local_folder
+    from dream3d.prior.vocabulary import read_vocabulary
+
+    pretrained = OmegaConf.select(OmegaConf.load(config), "system.prior.pretrained")
+    folder = local_folder(str(pretrained)) if pretrained else None
+    vocabulary = read_vocabulary(folder) if folder is not None else None
+    if vocabulary is None:
+        return SHAPES
+    return tuple(s for s in SHAPES if s in vocabulary) or SHAPES
 
 
 def _run_prompt(run_dir: Path) -> str:

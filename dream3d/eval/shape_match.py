@@ -62,8 +62,8 @@ class ShapeMatch:
         return normalise(points)[0] @ rotation.T * radius, rotation
 
 
-def match_shape(points: np.ndarray, per_quarter_turn: int = 12) -> ShapeMatch:
-    """Classify surface points ``[N,3]`` (world space, +z up) by the nearest shape.
+def match_shape(points: np.ndarray, per_quarter_turn: int = 12, shapes: tuple[str, ...] = SHAPES) -> ShapeMatch:
+    """Classify surface points ``[N,3]`` (world space, +z up) by the nearest of ``shapes``.
 
     For each shape and angle ``a``, the symmetric Chamfer distance of the turned prediction
     and the target, ``(mean_p d(R(a) p, T) + mean_t d(t, R(a) P)) / 2`` with ``d`` the
@@ -72,7 +72,7 @@ def match_shape(points: np.ndarray, per_quarter_turn: int = 12) -> ShapeMatch:
     pred = normalise(points.astype(np.float64))[0]
     pred_tree = cKDTree(pred)
     distances, angles = {}, {}
-    for shape in SHAPES:
+    for shape in shapes:
         target = normalise(canonical_points(shape).astype(np.float64))[0]
         target_tree = cKDTree(target)
         scores = []
