@@ -157,6 +157,12 @@ def build(context: AppContext, default_method: str, refresh_seconds: float = REF
                 actions.result_files(context, record, compute_score=True)  # shown by the next refresh
             return [chosen, {}, gr.Tabs(selected="make"), ""]
 
+        def on_load(current: str) -> str:
+            """A page opened (or reloaded) while a run trains shows that run."""
+            running = context.queue.running()
+            return current or (str(running.run_dir) if running is not None else "")
+
+        page.load(on_load, run_dir, run_dir)
         method.change(on_method, method, [steps, mesh, image_row])
         run.click(on_run, [prompt, method, steps, seed, mesh, image, elevation, run_dir], [run_dir, form_error], show_progress="hidden").then(
             refresh_view, [run_dir, shown], watched, show_progress="hidden")
@@ -180,7 +186,10 @@ def _title(context: AppContext, current: str) -> str:
     job = context.queue.latest_for(Path(current))
     prompt = record.prompt if record is not None else job.label if job is not None else ""
     method = (record.name or record.method) if record is not None else ""
-    parts = [f"<b>{html.escape(prompt)}</b>", html.escape(method), f"<code>{html.escape(current)}</code>"]
+    shown = Path(current)
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())  # outputs/dreamfusion/... as on the command line
+    parts = [f"<b>{html.escape(prompt)}</b>", html.escape(method), f"<code>{html.escape(str(shown))}</code>"]
     return " · ".join(p for p in parts if p)
 
 

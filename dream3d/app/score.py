@@ -42,7 +42,7 @@ def score_markdown(scores: dict) -> str:
         f"| shape | {scores['target_shape']} | {scores['predicted_shape']} {_mark(scores['shape_correct'])} |",
         f"| colour | {scores['target_colour']} | {scores['predicted_colour']} {_mark(scores['colour_correct'])} |",
         "",
-        (f"Chamfer {scores['chamfer']:.3f} · F-score@0.05 {scores['fscore']:.2f} · normal consistency "
+        (f"Chamfer {scores['chamfer']:.3f} · F-score (at 0.05) {scores['fscore']:.2f} · normal consistency "
          f"{scores['normal_consistency']:.2f} · genus {scores['genus']} (true {scores['true_genus']})"),
     ])
 
