@@ -33,7 +33,7 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
-from dream3d.prior.training_state import restore, save, snapshot, stage, tail
+from dream3d.prior.training_state import denoiser_optimisation, min_snr_weights, restore, save, snapshot, stage, tail
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
@@ -229,19 +229,14 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     With ``checkpoint``, the whole training state is saved there every ``checkpoint_every``
     steps (atomically), and a run that finds one continues from it.
     """
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
     means, stds = latents  # [N,4,16,16] each
     params = list(unet.parameters()) + list(text_encoder.parameters())
     unet.train()
     text_encoder.train()
-    optimizer = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
-    schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.unet_steps)
-    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75)
+    optimizer, schedule, ema = denoiser_optimisation(params, cfg.unet_lr, cfg.warmup_steps, cfg.unet_steps, cfg.ema_decay)
     alphas_cumprod = scheduler.alphas_cumprod  # [T]
-    snr = alphas_cumprod / (1.0 - alphas_cumprod)  # [T]
     rng = random.Random(cfg.seed)
     token_cache: dict[str, Tensor] = {}
     parts = {"unet": unet, "text_encoder": text_encoder, "optimizer": optimizer, "schedule": schedule, "ema": ema}
@@ -261,7 +256,7 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         zt = scheduler.add_noise(z0, noise, t)
         hidden = text_encoder(ids)[0]  # [B,L,D]
         eps = unet(zt, t, encoder_hidden_states=hidden).sample
-        weight = snr[t].clamp(max=cfg.min_snr_gamma) / snr[t]  # [B]
+        weight = min_snr_weights(alphas_cumprod, t, cfg.min_snr_gamma)  # [B]
         loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

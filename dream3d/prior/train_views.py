@@ -35,7 +35,7 @@ from dream3d.prior import shapes_data
 from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import make_scheduler
-from dream3d.prior.training_state import restore, save, snapshot, stage, tail
+from dream3d.prior.training_state import denoiser_optimisation, min_snr_weights, restore, save, snapshot, stage, tail
 from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
 
 
@@ -135,8 +135,6 @@ def reference_partners(groups: Tensor, generator: torch.Generator, targets: Tens
 def train_network(unet, encoder, projection, scheduler, data: shapes_data.ShapesDataset, latents: tuple[Tensor, Tensor],
                   scale: float, cfg: TrainViewsConfig, generator: torch.Generator, checkpoint: Path | None) -> list[float]:
     """The denoiser, the image encoder and the projection together; returns the losses."""
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
     means, stds = latents
@@ -144,10 +142,7 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
     params = [*unet.parameters(), *encoder.parameters(), *projection.parameters()]
     for module in (unet, encoder, projection):
         module.train()
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-2)
-    schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
-    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75)
-    snr = scheduler.alphas_cumprod / (1.0 - scheduler.alphas_cumprod)
+    optimizer, schedule, ema = denoiser_optimisation(params, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.ema_decay)
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     parts = {"unet": unet, "encoder": encoder, "projection": projection, "optimizer": optimizer, "schedule": schedule,
              "ema": ema}
@@ -167,7 +162,7 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
         eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token).sample
-        weight = snr[t].clamp(max=cfg.min_snr_gamma) / snr[t]
+        weight = min_snr_weights(scheduler.alphas_cumprod, t, cfg.min_snr_gamma)
         loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

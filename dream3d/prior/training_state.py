@@ -59,3 +59,21 @@ def stage(path: Path, log: dict, name: str, build):
 def tail(losses: list[float], n: int = 100) -> float:
     """The mean of the last ``n`` losses, rounded."""
     return round(sum(losses[-n:]) / max(1, len(losses[-n:])), 5)
+
+
+def denoiser_optimisation(params: list, lr: float, warmup_steps: int, steps: int, ema_decay: float):
+    """AdamW (weight decay 0.01) with a cosine schedule after a linear warm-up, and an
+    exponential moving average of the weights (diffusers' ``EMAModel``, warm-up power 3/4)."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from diffusers.training_utils import EMAModel
+
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    schedule = get_cosine_schedule_with_warmup(optimizer, warmup_steps, steps)
+    return optimizer, schedule, EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=0.75)
+
+
+def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weights ``min(SNR(t), gamma) / SNR(t)`` for epsilon prediction (Hang et
+    al. 2023), with ``SNR(t) = abar_t / (1 - abar_t)``."""
+    snr = alphas_cumprod[timesteps] / (1.0 - alphas_cumprod[timesteps])
+    return snr.clamp(max=gamma) / snr
