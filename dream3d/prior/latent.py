@@ -7,8 +7,31 @@ sizes. The text-to-image prior (``model.py``) and the view-conditioned prior
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
+
+from dream3d.prior.source import resolve_source
+
+
+@dataclass
+class LoadPlan:
+    """Where and how a prior's components load: the device, the dtype (fp16 on CUDA unless
+    told otherwise, fp32 on a CPU), the local folder or hub id, and the loaders' keywords."""
+
+    device: torch.device
+    dtype: torch.dtype
+    source: str
+    kwargs: dict
+
+    @classmethod
+    def of(cls, name_or_path: str, device: str | torch.device, dtype: torch.dtype | None) -> "LoadPlan":
+        device = torch.device(device)
+        if dtype is None:
+            dtype = torch.float16 if device.type == "cuda" else torch.float32
+        source, local_only = resolve_source(name_or_path)
+        return cls(device, dtype, source, {"local_files_only": local_only})
 
 
 class LatentDiffusionPrior(nn.Module):

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from dream3d.interfaces.condition import Conditioning
-from dream3d.prior.latent import LatentDiffusionPrior
-from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError, resolve_source
+from dream3d.prior.latent import LatentDiffusionPrior, LoadPlan
+from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError
 from dream3d.prior.vocabulary import check_words, read_vocabulary
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,8 @@ class TextToImagePrior(LatentDiffusionPrior):
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import AutoTokenizer, CLIPTextModel
 
-        device = torch.device(device)
-        if dtype is None:
-            dtype = torch.float16 if device.type == "cuda" else torch.float32
-        source, local_only = resolve_source(name_or_path)
-        kwargs = dict(local_files_only=local_only)
+        plan = LoadPlan.of(name_or_path, device, dtype)
+        device, dtype, source, kwargs = plan.device, plan.dtype, plan.source, plan.kwargs
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
             text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", torch_dtype=dtype, **kwargs)

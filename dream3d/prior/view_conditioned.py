@@ -29,8 +29,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
 from dream3d.interfaces.condition import Conditioning
-from dream3d.prior.latent import LatentDiffusionPrior
-from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError, resolve_source
+from dream3d.prior.latent import LatentDiffusionPrior, LoadPlan
+from dream3d.prior.source import BUNDLED_PRIOR, PriorLoadError
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,8 @@ class ViewConditionedPrior(LatentDiffusionPrior):
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import CLIPVisionModelWithProjection
 
-        device = torch.device(device)
-        if dtype is None:
-            dtype = torch.float16 if device.type == "cuda" else torch.float32
-        source, local_only = resolve_source(name_or_path)
-        kwargs = dict(local_files_only=local_only)
+        plan = LoadPlan.of(name_or_path, device, dtype)
+        device, dtype, source, kwargs = plan.device, plan.dtype, plan.source, plan.kwargs
         try:
             unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype, **kwargs)
             vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kwargs)
@@ -102,7 +99,7 @@ class ViewConditionedPrior(LatentDiffusionPrior):
                 f"It needs the Zero123 layout: unet/, vae/, image_encoder/, cc_projection/, scheduler/. "
                 f"The bundled text prior is '{BUNDLED_PRIOR}'."
             ) from None
-        mean, std = _image_statistics(source, local_only)
+        mean, std = _image_statistics(source, kwargs["local_files_only"])
         prior = cls(unet, vae, image_encoder, projection, scheduler, mean, std, name=str(name_or_path))
         log.info("Loaded view-conditioned prior %s on %s (%s)", name_or_path, device, str(dtype).replace("torch.", ""))
         return prior.to(device)
