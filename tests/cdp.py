@@ -148,7 +148,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.call("Browser.close", browser_level=True)
-        except CDPError:
+        except (CDPError, OSError):  # already gone
             pass
         try:
             self.process.wait(timeout=10)
