@@ -22,7 +22,7 @@ from dream3d.config import ConfigError
 LOCK_NAME = ".dream3d.lock"
 RUN_OUTPUTS = ("ckpts", "previews", "video.mp4", "mesh", "metrics.json")
 """What a run that has begun training leaves (``config.yaml`` alone does not count)."""
-RUN_FILES = ("config.yaml", *RUN_OUTPUTS, "trial.json", "error.txt")
+RUN_FILES = ("config.yaml", *RUN_OUTPUTS, "tensorboard", "trial.json", "error.txt")
 """Everything of a run that ``clear_run`` removes."""
 TEMPORARY_PREFIXES = tuple(f".{Path(name).stem}." for name in RUN_FILES)
 """Hidden names of interrupted atomic writes and export staging folders (``.mesh.new-*``)."""
