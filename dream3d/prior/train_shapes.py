@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,16 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
-from dream3d.prior.training_state import denoiser_optimisation, min_snr_weights, restore, save, snapshot, stage, tail
+from dream3d.prior.training_state import (
+    denoiser_optimisation,
+    min_snr_weights,
+    publish,
+    restore,
+    save,
+    snapshot,
+    stage,
+    tail,
+)
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
@@ -318,15 +326,14 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
 
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    pipeline.save_pretrained(partial, safe_serialization=True)
-    (partial / "vocabulary.json").write_text(json.dumps({"words": words}, indent=1) + "\n")
-    log["total_seconds"] = round(time.time() - start, 1)
-    log["size_mb"] = round(sum(f.stat().st_size for f in partial.rglob("*") if f.is_file()) / 2**20, 2)
-    (partial / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+    def write(folder: Path) -> None:
+        pipeline.save_pretrained(folder, safe_serialization=True)
+        (folder / "vocabulary.json").write_text(json.dumps({"words": words}, indent=1) + "\n")
+        log["total_seconds"] = round(time.time() - start, 1)
+        log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
+        (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+
+    publish(out, write)
     return log
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +34,16 @@ from dream3d.prior import shapes_data
 from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import make_scheduler
-from dream3d.prior.training_state import denoiser_optimisation, min_snr_weights, restore, save, snapshot, stage, tail
+from dream3d.prior.training_state import (
+    denoiser_optimisation,
+    min_snr_weights,
+    publish,
+    restore,
+    save,
+    snapshot,
+    stage,
+    tail,
+)
 from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
 
 
@@ -220,11 +228,7 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
     tic = time.time()
     losses = train_network(unet, encoder, projection, scheduler, data, latents, scale, cfg, generator, work / "views.ckpt")
     log.update(train_seconds=round(time.time() - tic, 1), final_loss=tail(losses), total_seconds=round(time.time() - start, 1))
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    write_folder(partial, unet, vae, encoder, projection, scheduler, log)
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+    publish(out, lambda folder: write_folder(folder, unet, vae, encoder, projection, scheduler, log))
     return log
 
 

@@ -77,3 +77,15 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma
     al. 2023), with ``SNR(t) = abar_t / (1 - abar_t)``."""
     snr = alphas_cumprod[timesteps] / (1.0 - alphas_cumprod[timesteps])
     return snr.clamp(max=gamma) / snr
+
+
+def publish(out: Path, write) -> None:
+    """Write a prior's folder beside ``out`` (``write(folder)``), then put it in ``out``'s place:
+    a stop while writing leaves the previous ``out`` as it was."""
+    import shutil
+
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(partial)
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
