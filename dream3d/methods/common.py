@@ -6,7 +6,7 @@ from typing import Callable
 
 from dream3d.config import ConfigError
 from dream3d.guidance.factory import build_guidance
-from dream3d.guidance.reference import ReferenceLossConfig
+from dream3d.guidance.reference import ReferenceLossConfig, ReferenceTarget, reference_target
 from dream3d.image_input import ImageInputConfig
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.interfaces import Guidance, Prior
@@ -43,6 +43,11 @@ def recipe_inputs(system: DistillationConfig) -> dict:
     """The ``Recipe`` fields every distillation method fills the same way."""
     return {"prior": system.prior, "prompt": system.prompt, "negative_prompt": system.negative_prompt,
             "prompt_processing": system.prompt_processing, "image": system.image if system.image.path else None}
+
+
+def image_reference(system: DistillationConfig, fovy: float) -> ReferenceTarget | None:
+    """Image to 3D: the reference view a stage must reproduce (None for text to 3D)."""
+    return reference_target(system.image, system.reference_loss, fovy) if system.image.path else None
 
 
 def require(condition: bool, message: str) -> None:

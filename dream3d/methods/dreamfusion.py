@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
 from dream3d.export.config import ExportConfig
-from dream3d.guidance.reference import reference_target
-from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
+from dream3d.methods.common import DistillationConfig, distillation, image_reference, recipe_inputs, require
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
 from dream3d.render.shading import ShadingConfig
@@ -78,7 +77,7 @@ def nerf_stage(system: DreamFusionConfig, steps: int) -> Stage:
     threestudio do with Zero123."""
     scene = NeRFSceneConfig(system.nerf, system.renderer, system.shading, system.background, system.optimizer)
     loss = system.loss
-    reference = reference_target(system.image, system.reference_loss, system.camera.fovy) if system.image.path else None
+    reference = image_reference(system, system.camera.fovy)
     return Stage(
         name="nerf", steps=steps, representation=lambda device: NeRFRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera), shading=system.shading,

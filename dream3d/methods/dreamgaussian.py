@@ -14,11 +14,10 @@ from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
 from dream3d.export.backproject import BackprojectConfig
 from dream3d.export.config import ExportConfig
-from dream3d.guidance.reference import reference_target
 from dream3d.guidance.schedules import TimestepConfig
 from dream3d.guidance.sdedit import SDEditConfig, SDEditGuidance
 from dream3d.guidance.sds import GuidanceConfig
-from dream3d.methods.common import DistillationConfig, distillation, recipe_inputs, require
+from dream3d.methods.common import DistillationConfig, distillation, image_reference, recipe_inputs, require
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
 from dream3d.render.splat import SplatConfig
@@ -73,7 +72,7 @@ def recipe(config: DreamGaussianRunConfig) -> Recipe:
     gaussian_steps = config.trainer.max_steps - system.refine_steps
     scene = GaussianSceneConfig(system.gaussians, system.splat, system.backproject, system.black_background_probability)
     # image-to-3D (DreamGaussian's image mode): the reference view is supervised in both stages
-    reference = reference_target(system.image, system.reference_loss, system.camera.fovy) if system.image.path else None
+    reference = image_reference(system, system.camera.fovy)
     stages = [Stage(
         name="gaussians", steps=gaussian_steps, representation=lambda device: GaussianRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera, list(system.resolutions), list(system.resolution_milestones)),
