@@ -130,3 +130,27 @@ def test_initial_shape_fit_learns_the_blob_profile_and_grey_albedo():
     torch.testing.assert_close(raw, blob_profile(points, 20.0, 0.6), atol=1.5, rtol=0.0)
     torch.testing.assert_close(albedo, torch.full_like(albedo, 0.5), atol=0.05, rtol=0.0)
     assert field.density(torch.tensor([[0.0, 0.0, 0.0]])) > 15.0  # opaque at the centre
+
+
+def test_normals_only_where_the_weight_counts_stay_within_the_stated_bound():
+    """Shading skips normals at samples with w_i <= t; each pixel then moves by at most n * t."""
+    from dream3d.scene.encodings import EncodingConfig
+    from dream3d.scene.nerf import NeRFConfig, NeRFField
+
+    torch.manual_seed(0)
+    field = NeRFField(NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=16, dense_features=4),
+                                 hidden_dim=16, blob_radius=0.6))
+    cameras = orbit_cameras(2, elevation=15.0, distance=2.5, height=16, width=16)
+    renders = {}
+    for threshold in (0.0, 1e-2):
+        config = VolumeRendererConfig(n_samples=24, stratified=False, normal_min_weight=threshold,
+                                      occupancy=OccupancyGridConfig(enabled=False))
+        renderer = VolumeRenderer(field, Background(BackgroundConfig()), config, ShadingConfig()).train()
+        renders[threshold] = {mode: renderer(cameras, mode, jitter_light=False) for mode in ("albedo", "lambertian")}
+    full, pruned = renders[0.0]["lambertian"], renders[1e-2]["lambertian"]
+    assert full.extras["normals_queried"] == full.extras["samples_queried"]
+    assert pruned.extras["normals_queried"] < 0.8 * full.extras["normals_queried"]
+    difference = (full.rgb - pruned.rgb).abs().max()
+    assert 0 < difference <= 24 * 1e-2
+    torch.testing.assert_close(renders[0.0]["albedo"].rgb, renders[1e-2]["albedo"].rgb, rtol=0, atol=0)
+    assert abs(float((full.extras["orientation"] - pruned.extras["orientation"]).detach())) <= 24 * 1e-2

@@ -36,6 +36,11 @@ class VolumeRendererConfig:
     """``auto`` (nerfacc's OccGridEstimator on CUDA, else torch), ``torch`` or ``nerfacc``."""
     occupancy: OccupancyGridConfig = field(default_factory=OccupancyGridConfig)
     """The occupancy grid that skips empty space."""
+    normal_min_weight: float = 1.0e-4
+    """Torch backend: normals (three more field queries each) only at samples whose
+    compositing weight exceeds this; the others are shaded as if unlit (ambient only), so a
+    pixel's colour differs by at most ``n_samples * normal_min_weight`` from computing every
+    normal. 0 computes them everywhere."""
 
 
 def ray_sphere_interval(origins: Tensor, directions: Tensor, radius: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -57,6 +62,20 @@ def evaluate_samples(
     normals = field_.normals(points, sigma) if (need_normals or mode != "albedo") else None
     color = albedo if mode == "albedo" else shade(albedo, normals, light, mode, shading)
     return sigma, color, normals
+
+
+def weighted_normals(field_: NeRFField, points: Tensor, sigma: Tensor, weights: Tensor,
+                     min_weight: float) -> tuple[Tensor, Tensor]:
+    """Normals ``[M,3]`` at samples whose weight exceeds ``min_weight`` (zero elsewhere), and
+    the mask ``[M]`` of samples that got one.
+
+    The image and the orientation loss both weigh a sample by ``w_i``, so normals of
+    near-zero-weight samples barely count, yet each costs three field queries.
+    """
+    chosen = weights.detach() > min_weight
+    if not bool(chosen.any()):
+        return torch.zeros_like(points), chosen
+    return torch.zeros_like(points).index_put((chosen,), field_.normals(points[chosen], sigma[chosen])), chosen
 
 
 class VolumeRenderer(nn.Module):
@@ -92,32 +111,32 @@ class VolumeRenderer(nn.Module):
         points = rays_o[:, None, :] + rays_d[:, None, :] * t_mid[..., None]  # [R,S,3]
         keep = hit[:, None] & self.occupancy.occupied(points)  # [R,S]
         flat_points = points[keep]  # [M,3]
-        light_kept = None
-        if shading_mode != "albedo":
-            light = light_directions(cameras, self.shading, jitter_light and self.training)  # [B,3]
-            ray_camera = torch.arange(batch, device=rays_o.device).repeat_interleave(height * width)
-            light_kept = light[ray_camera][:, None, :].expand(-1, t_mid.shape[1], 3)[keep]
-        sigma_kept, color_kept, normals_kept = evaluate_samples(
-            self.field, self.shading, flat_points, light_kept, shading_mode, need_normals=self.training
-        )
-
+        sigma_kept, albedo_kept = self.field(flat_points)
         sigmas = torch.zeros_like(t_mid).masked_scatter(keep, sigma_kept)
-        colors = torch.zeros(*t_mid.shape, 3, device=t_mid.device).masked_scatter(keep[..., None], color_kept)
         weights, _, _ = render_weight_from_density(t_starts, t_ends, sigmas)  # [R,S]
         opacity = accumulate_along_rays(weights, None)  # [R,1]
-        rgb = accumulate_along_rays(weights, colors)  # [R,3]
         depth = accumulate_along_rays(weights, t_mid[..., None])  # [R,1]
-        background = self.background(rays_d)
-        rgb = rgb + (1.0 - opacity) * background
 
         extras: dict = {}
         normal_image = None
-        if normals_kept is not None:
+        color_kept = albedo_kept
+        if self.training or shading_mode != "albedo":
+            normals_kept, chosen = weighted_normals(self.field, flat_points, sigma_kept, weights[keep],
+                                                    self.config.normal_min_weight)
+            extras["normals_queried"] = int(chosen.sum())
             normals = torch.zeros(*t_mid.shape, 3, device=t_mid.device).masked_scatter(keep[..., None], normals_kept)
             normal_image = accumulate_along_rays(weights, normals).view(batch, height, width, 3)
             # DreamFusion's orientation loss: sum_i stopgrad(w_i) max(0, n_i . d)^2 (appendix A.2)
             facing_away = (normals * rays_d[:, None, :]).sum(-1).clamp_min(0.0) ** 2
             extras["orientation"] = (weights.detach() * facing_away).sum(-1).mean()
+            if shading_mode != "albedo":
+                light = light_directions(cameras, self.shading, jitter_light and self.training)  # [B,3]
+                ray_camera = torch.arange(batch, device=rays_o.device).repeat_interleave(height * width)
+                light_kept = light[ray_camera][:, None, :].expand(-1, t_mid.shape[1], 3)[keep]
+                color_kept = shade(albedo_kept, normals_kept, light_kept, shading_mode, self.shading)
+        colors = torch.zeros(*t_mid.shape, 3, device=t_mid.device).masked_scatter(keep[..., None], color_kept)
+        rgb = accumulate_along_rays(weights, colors)  # [R,3]
+        rgb = rgb + (1.0 - opacity) * self.background(rays_d)
         extras["samples_queried"] = int(flat_points.shape[0])
         return Render(
             rgb=rgb.view(batch, height, width, 3),
