@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from dream3d.scene.encodings import EncodingConfig, build_encoding
 from dream3d.scene.initial_shape import InitialShapeConfig, blob_profile
+from dream3d.scene.point_linear import PointLinear
 
 
 @dataclass
@@ -68,9 +69,9 @@ class NeRFField(nn.Module):
         layers: list[nn.Module] = []
         width = self.encoding.output_dim
         for _ in range(config.n_hidden_layers):
-            layers += [nn.Linear(width, config.hidden_dim), nn.ReLU(inplace=True)]
+            layers += [PointLinear(width, config.hidden_dim), nn.ReLU(inplace=True)]
             width = config.hidden_dim
-        layers.append(nn.Linear(width, 4))
+        layers.append(PointLinear(width, 4))
         self.mlp = nn.Sequential(*layers)
         if config.density_activation not in ("softplus", "exp"):
             raise ValueError(f"density_activation must be 'softplus' or 'exp', got {config.density_activation!r}")
