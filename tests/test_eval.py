@@ -162,3 +162,34 @@ def test_only_faces_seen_from_outside_are_scored():
     n_outer = len(outer.faces)
     assert seen.max() < n_outer  # no inner face
     assert len(seen) > 0.95 * n_outer
+
+
+def test_batch_with_seeds_runs_each_prompt_per_seed_and_rates_over_both(tmp_path, monkeypatch, capsys):
+    """``--batch F --seeds 0 1``: one run per prompt and seed, each with its seed set, and the
+    rates are over prompts x seeds, with the seed in every row."""
+    import dream3d.service
+    from dream3d.eval.__main__ import main
+
+    launched = []
+
+    def fake_train(config, run_dir, resume=False, overwrite=False):
+        launched.append((config.system.prompt, config.seed, run_dir.parent.name))
+        shape = "cube" if config.seed == 0 else "sphere"  # seed 1 makes the wrong shape
+        mesh = coloured(canonical_mesh(shape), COLOURS["red"])
+        mesh.vertices = to_y_up(np.asarray(mesh.vertices))
+        (run_dir / "mesh").mkdir(parents=True)
+        mesh.export(run_dir / "mesh" / "model.glb")
+        return 0
+
+    monkeypatch.setattr(dream3d.service, "train", fake_train)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red cube\n")
+    out = tmp_path / "out"
+    assert main(["--batch", str(prompts), "--config", "configs/dreamgaussian.yaml", "--seeds", "0", "1",
+                 "--output-dir", str(out)]) == 0
+    assert launched == [("a red cube", 0, "seed0"), ("a red cube", 1, "seed1")]
+    report = json.loads((out / "eval.json").read_text())
+    assert [(r["seed"], r["passed"]) for r in report["results"]] == [(0, True), (1, False)]
+    assert report["summary"]["seen"]["n"] == 2 and report["summary"]["seen"]["pass_rate"] == 0.5
+    table = (out / "eval.md").read_text()
+    assert "| prompt | seed | split |" in table and "| a red cube | 1 | seen | sphere ✗ |" in table

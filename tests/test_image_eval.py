@@ -70,7 +70,7 @@ def test_batch_overrides_are_not_taken_for_a_path(monkeypatch, tmp_path):
         def markdown(self) -> str:
             return ""
 
-    def fake_run_batch(prompts, config, overrides, out_dir):
+    def fake_run_batch(prompts, config, overrides, out_dir, seeds=None):
         seen["overrides"] = overrides
         return Report()
 

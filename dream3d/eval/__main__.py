@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
     parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
                         "asset from a true render with --config, then score it, novel views included")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of --image-batch runs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="seeds of --batch runs (default: the config's one) and of --image-batch runs (default: 0 1)")
     parser.add_argument("--elevation", type=float, default=15.0, help="the input render's elevation for --image-batch")
     parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="batch eval.json files to put side by side")
     parser.add_argument("--labels", nargs="+", help="a column label per --compare file (default: folder names)")
@@ -85,13 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             from dream3d.eval.image_batch import run_image_batch
 
             run_image_batch(read_prompts(Path(args.image_batch)), args.config, args.overrides, Path(args.output_dir),
-                            tuple(args.seeds), args.elevation)
+                            tuple(args.seeds or (0, 1)), args.elevation)
             print((Path(args.output_dir) / "image_eval.md").read_text())
             return 0
         if args.batch:
             if not args.config:
                 raise EvalError("--batch needs --config configs/<method>.yaml")
-            report = run_batch(read_prompts(Path(args.batch)), args.config, args.overrides, Path(args.output_dir))
+            report = run_batch(read_prompts(Path(args.batch)), args.config, args.overrides, Path(args.output_dir),
+                               tuple(args.seeds) if args.seeds else None)
             print(report.markdown())
             if report.interrupted:
                 print("Interrupted: run the same command again to go on.", file=sys.stderr)

@@ -41,13 +41,15 @@ class BatchReport:
         return out
 
     def markdown(self) -> str:
-        lines = ["| prompt | split | shape | colour | chamfer | pass | " + " | ".join(SURFACE_COLUMNS) + " |",
-                 "|---" * (6 + len(SURFACE_COLUMNS)) + "|"]
-        for r in sorted(self.results, key=lambda r: (r.held_out, r.prompt)):
+        seeded = any(r.seed is not None for r in self.results)
+        lines = ["| prompt | " + ("seed | " if seeded else "") + "split | shape | colour | chamfer | pass | "
+                 + " | ".join(SURFACE_COLUMNS) + " |", "|---" * (6 + seeded + len(SURFACE_COLUMNS)) + "|"]
+        for r in sorted(self.results, key=lambda r: (r.held_out, r.prompt, r.seed or 0)):
             row = r.to_dict()
-            lines.append(f"| {r.prompt} | {'held-out' if r.held_out else 'seen'} | {result_cells(row)} | {surface_cells(row)} |")
+            seed = f"{r.seed} | " if seeded else ""
+            lines.append(f"| {r.prompt} | {seed}{'held-out' if r.held_out else 'seen'} | {result_cells(row)} | {surface_cells(row)} |")
         for prompt, error in self.failures.items():
-            lines.append(f"| {prompt} | - | run failed: {error} | | | no | {surface_cells(None)} |")
+            lines.append(f"| {prompt} | {'- | ' if seeded else ''}- | run failed: {error} | | | no | {surface_cells(None)} |")
         lines.append("")
         summary = self.summary()
         for split in ("seen", "held_out"):
@@ -109,8 +111,11 @@ def read_prompts(path: Path) -> list[str]:
     return [p for p in prompts if p and not p.startswith("#")]
 
 
-def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path) -> BatchReport:
-    """Train each prompt with ``config`` (through the training service), then evaluate it.
+def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path,
+              seeds: tuple[int, ...] | None = None) -> BatchReport:
+    """Train each prompt with ``config`` (through the training service), then evaluate it;
+    with ``seeds``, once per seed (``out_dir/seed{N}/<prompt>``, the config's ``seed`` set), and
+    every rate is then over prompts x seeds.
 
     An interrupted run (it checkpoints and exits 130) stops the batch; running it again
     skips the prompts that already have a GLB."""
@@ -120,22 +125,27 @@ def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Pa
     from dream3d.service import guarded, train
 
     report = BatchReport()
-    for prompt in prompts:
-        run_dir = out_dir / slugify(prompt)
+    jobs = [(prompt, None) for prompt in prompts] if seeds is None else [(p, s) for s in seeds for p in prompts]
+    for prompt, seed in jobs:
+        run_dir = out_dir / slugify(prompt) if seed is None else out_dir / f"seed{seed}" / slugify(prompt)
+        extra = {"system": {"prompt": prompt}} | ({} if seed is None else {"seed": seed})
+        label = prompt if seed is None else f"{prompt} (seed {seed})"
         code = 0
         if not (run_dir / "mesh" / "model.glb").is_file():
-            code = guarded(lambda: train(load_config(config, overrides, {"system": {"prompt": prompt}}), run_dir,
+            code = guarded(lambda: train(load_config(config, overrides, extra), run_dir,
                                          overwrite=True))  # an unfinished earlier attempt starts afresh
         if code == EXIT_INTERRUPTED:
             report.interrupted = True
             break
         if code != 0:
-            report.failures[prompt] = f"launch exited with code {code}"
+            report.failures[label] = f"launch exited with code {code}"
             continue
         try:
-            report.results.append(evaluate_run(run_dir, prompt))
+            result = evaluate_run(run_dir, prompt)
+            result.seed = seed
+            report.results.append(result)
         except EvalError as error:
-            report.failures[prompt] = str(error)
+            report.failures[label] = str(error)
         report.write(out_dir)
     report.write(out_dir)
     return report

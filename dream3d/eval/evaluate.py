@@ -66,6 +66,8 @@ class EvalResult:
     """Connected pieces of the welded mesh."""
     genus_correct: bool
     """Watertight and of the true genus."""
+    seed: int | None = None
+    """The run's seed, where a batch ran several (``--batch ... --seeds``)."""
     feature: str | None = None
     """The target shape's feature ("handle", "backrest"), or None for a shape without one."""
     feature_count: int | None = None
