@@ -93,6 +93,13 @@ def test_occupancy_grid_moving_maximum():
     assert grid.occupancy_fraction() == 1.0
 
 
+def test_occupancy_grid_holds_density_times_the_sample_step():
+    """As nerfacc's ``occ_eval_fn``: the grid compares density x step (opacity scale) with the threshold."""
+    renderer = make_renderer(ConstantField(1.0), occupancy=True, n_samples=20)
+    renderer.update(0, force=True)
+    torch.testing.assert_close(renderer.occupancy.density, torch.full((32, 32, 32), 2.0 / 20))
+
+
 def test_ray_sphere_interval():
     origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 2.0, -3.0]])
     directions = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])

@@ -57,7 +57,7 @@ def volume(repo: Path, size: int, n_samples: int, repeats: int, checkpoint: Path
             nerf.load_state_dict(state)
         else:
             with torch.no_grad():
-                nerf.renderer.occupancy.update(0, nerf.field.density, force=True)
+                nerf.renderer.update(0, force=True)
         return nerf
 
     masked, naive = renderer(True), renderer(False)

@@ -1,9 +1,10 @@
 """An occupancy grid that lets the volume renderer skip empty space (torch, CPU).
 
 The same rule as nerfacc's ``OccGridEstimator`` (Li et al. 2023): each cell keeps an
-exponential moving maximum of the density at a random point inside it,
-``g <- max(decay * g, sigma(x))``, and a cell is occupied while
-``g > min(threshold, mean(g))``.
+exponential moving maximum of the value at a random point inside it,
+``g <- max(decay * g, f(x))``, and a cell is occupied while ``g > min(threshold, mean(g))``.
+The volume renderer passes ``f = density * step`` (the opacity scale of one sample step), as
+nerfacc's users do with ``occ_eval_fn``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class OccupancyGridConfig:
     decay: float = 0.95
     """Decay of each cell's moving maximum per update."""
     threshold: float = 0.01
-    """Density below which a cell is empty (capped by the mean cell density)."""
+    """Value (density times the sample step) below which a cell is empty, capped by the mean
+    over cells: nerfacc's ``occ_thre``."""
     dilation: int = 1
     """Cells of dilation around occupied cells, so surfaces never fall in a gap."""
 

@@ -146,7 +146,13 @@ class VolumeRenderer(nn.Module):
             extras=extras,
         )
 
+    @property
+    def step_size(self) -> float:
+        """The longest sample step: the bounding sphere's diameter over the samples per ray."""
+        return 2.0 * self.field.bounds_radius / self.config.n_samples
+
     @torch.no_grad()
-    def update(self, step: int) -> None:
-        """Scene upkeep after an optimizer step: refresh the occupancy grid."""
-        self.occupancy.update(step, self.field.density)
+    def update(self, step: int, force: bool = False) -> None:
+        """Scene upkeep after an optimizer step: refresh the occupancy grid with the opacity
+        scale of one sample step, ``density * step`` (nerfacc's ``occ_eval_fn``)."""
+        self.occupancy.update(step, lambda points: self.field.density(points) * self.step_size, force=force)
