@@ -66,7 +66,7 @@ def run(prior: TextToImagePrior, embeddings: TextCondition, space: str, mode: st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prior", default=str(REPO / "extern" / "priors" / "dream3d-shapes"))
+    parser.add_argument("--prior", default=str(REPO / "extern" / "priors" / "dream3d-shapes-v2"))
     parser.add_argument("--prompt", default="a orange cone")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--lr", type=float, default=0.02)

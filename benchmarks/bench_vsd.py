@@ -9,7 +9,7 @@ interleaved so that both see the same machine load:
 2. system step: ``configs/dreamfusion.yaml`` (SDS) against the NeRF stage of
    ``configs/prolificdreamer.yaml`` (VSD): render, guidance, backward, optimizers, upkeep.
 
-The bundled prior (``extern/priors/dream3d-shapes``) is used when present, else a tiny
+The bundled prior (``extern/priors/dream3d-shapes-v2``) is used when present, else a tiny
 random prior built in a temporary folder. The target is VSD <= 2x SDS.
 
 Usage: ``python benchmarks/bench_vsd.py [--prior PATH|tiny|bundled-architecture] [--steps 30] [--threads 1]``

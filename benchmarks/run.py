@@ -27,7 +27,7 @@ from suite.cases import Case, Context, all_cases, case_mode, select  # noqa: E40
 from suite.child import run_child  # noqa: E402
 from suite.contention import machine_busy_seconds, others_share  # noqa: E402
 
-BUNDLED_PRIOR = REPO / "extern" / "priors" / "dream3d-shapes"
+BUNDLED_PRIOR = REPO / "extern" / "priors" / "dream3d-shapes-v2"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -170,7 +170,7 @@ def test_a_finished_run_reads_back_with_its_files_zip_score_and_gallery_entry(fi
     assert [r.run_dir for r in find_runs(outputs)] == [run]  # the app's own .app folder is not a run
 
     config = run / "config.yaml"  # as if made with the bundled prior: a ground truth to score against
-    config.write_text(config.read_text().replace(str(record.prior), "extern/priors/dream3d-shapes"))
+    config.write_text(config.read_text().replace(str(record.prior), "extern/priors/dream3d-shapes-v2"))
     record = read_run(run)
     assert has_ground_truth(record)
     monkeypatch.setattr(score, "evaluate_run", lambda path: SimpleNamespace(to_dict=lambda: dict(FAKE_SCORES)))

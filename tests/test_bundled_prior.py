@@ -18,7 +18,7 @@ from dream3d.prior import primitives, shapes_data
 from dream3d.prior.catalog import COLOURS, SHAPES, is_held_out
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "extern" / "priors" / "dream3d-shapes"
+SHIPPED = REPO / "extern" / "priors" / "dream3d-shapes-v2"
 
 
 def one_camera(elevation: float, azimuth: float, distance: float = 2.5, size: int = 64) -> Cameras:

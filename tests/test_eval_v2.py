@@ -212,9 +212,17 @@ def test_a_run_of_a_six_shape_prior_is_matched_among_its_shapes(tmp_path):
     knows no "mug"."""
     from dream3d.eval.evaluate import known_shapes
 
+    prior = tmp_path / "six-shape-prior"  # the version-1 prior's words
+    prior.mkdir()
+    (prior / "model_index.json").write_text("{}")
+    words = ["a", "object", "view", "front", "side", "back", "overhead", "red", "orange", "yellow", "green", "blue",
+             "purple", "sphere", "cube", "cylinder", "cone", "torus", "pyramid"]
+    (prior / "vocabulary.json").write_text(json.dumps({"words": words}))
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("system:\n  prior:\n    pretrained: extern/priors/dream3d-shapes\n")
+    (run / "config.yaml").write_text(f"system:\n  prior:\n    pretrained: {prior}\n")
     assert known_shapes(run) == ("sphere", "cube", "cylinder", "cone", "torus", "pyramid")
+    (run / "config.yaml").write_text("system:\n  prior:\n    pretrained: extern/priors/dream3d-shapes-v2\n")
+    assert known_shapes(run) == SHAPES
     (run / "config.yaml").write_text("system:\n  prior:\n    pretrained: stabilityai/stable-diffusion-2-1-base\n")
     assert "mug" in known_shapes(run)  # an open vocabulary: every shape

@@ -93,7 +93,7 @@ def test_missing_hub_model_fails_with_a_pointer_to_the_bundled_prior(tmp_path, c
                   "system.prior.pretrained=nobody/no-such-model")
     assert code == 2
     err = capsys.readouterr().err
-    assert "nobody/no-such-model" in err and "extern/priors/dream3d-shapes" in err
+    assert "nobody/no-such-model" in err and "extern/priors/dream3d-shapes-v2" in err
     assert not (tmp_path / "r").exists()
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from dream3d.cli import main
 from dream3d.config import ConfigError
-from dream3d.prior.catalog import FEATURED, all_prompts, normalise_prompt
+from dream3d.prior.catalog import all_prompts
 from dream3d.sweep.expand import expand_trials, resolve_trials
 from dream3d.sweep.results import TrialResult, flat_row, output_paths, trial_scores
 from dream3d.sweep.spec import load_sweep
@@ -126,10 +126,9 @@ def test_ray_executor_without_ray_is_a_clear_exit_2(tmp_path, capsys, monkeypatc
 def test_shipped_sweeps_resolve():
     shapes = load_sweep(REPO / "configs/sweeps/shapes.yaml")
     trials = resolve_trials(expand_trials(shapes), shapes, "shapes.yaml", CONFIG, [], {})
-    assert len(trials) == 72
-    # the six primitives of world v1, the shipped prior's world (its captions say "a orange")
-    v1 = {(p.text, s) for p in all_prompts() if p.shape not in FEATURED for s in (0, 1)}
-    assert {(normalise_prompt(t.config.system.prompt), t.config.seed) for t in trials} == v1
+    assert len(trials) == 96
+    # every pair of world v2, the shipped prior's world, at seeds 0 and 1
+    assert {(t.config.system.prompt, t.config.seed) for t in trials} == {(p.text, s) for p in all_prompts() for s in (0, 1)}
     scales = load_sweep(REPO / "configs/sweeps/guidance-scale.yaml")
     trials = resolve_trials(expand_trials(scales), scales, "guidance-scale.yaml", CONFIG, [], {})
     values = scales.grid["system.guidance.guidance_scale"]

@@ -7,7 +7,7 @@ from suite.store import preferred_entry
 INTRO = """# dream3d benchmarks
 
 Speed, memory and quality of every method on a CPU, with the bundled prior
-(`extern/priors/dream3d-shapes`), written by `python benchmarks/run.py` (do not edit by hand).
+(`extern/priors/dream3d-shapes-v2`), written by `python benchmarks/run.py` (do not edit by hand).
 Every figure below was measured on the machine in the next table unless it is marked
 "published, not measured here". Each entry records its own mode (`quick` or `full`) and
 date: a `--quick` run or a `--only NAME` run replaces only the entries it measured."""

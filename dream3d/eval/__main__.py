@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="the config used for --batch runs")
     parser.add_argument("--output-dir", default="outputs/eval", help="where --batch writes runs and eval.md/eval.json, and --compare compare.md/.json")
     parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
-    parser.add_argument("--prior", default="extern/priors/dream3d-shapes", help="the prior for --prior-samples")
+    parser.add_argument("--prior", default="extern/priors/dream3d-shapes-v2", help="the prior for --prior-samples")
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
     parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
                         "asset from a true render with --config, then score it, novel views included")

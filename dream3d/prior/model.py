@@ -2,7 +2,7 @@
 
 ``TextToImagePrior`` implements ``dream3d.interfaces.Prior``. It is built from its components (unet, vae, text_encoder, tokenizer, scheduler), as
 diffusers pipelines are. ``TextToImagePrior.from_pretrained`` is the one place that loads weights: a
-local diffusers folder (the bundled ``extern/priors/dream3d-shapes``) or a hub id such as
+local diffusers folder (the bundled ``extern/priors/dream3d-shapes-v2``) or a hub id such as
 ``stabilityai/stable-diffusion-2-1-base``. On CUDA the prior runs in fp16, on CPU in fp32
 (fp16 LayerNorm is not implemented on CPU).
 """

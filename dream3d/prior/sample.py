@@ -1,7 +1,7 @@
 """Draw 2D samples from a prior: a grid of DDIM samples with classifier-free guidance.
 
     python -m dream3d.prior.sample --prompt "a red cube, side view" --out grid.png \
-        [--prior extern/priors/dream3d-shapes] [--steps 50] [--scale 7.5] [--n 16] [--seed 0]
+        [--prior extern/priors/dream3d-shapes-v2] [--steps 50] [--scale 7.5] [--n 16] [--seed 0]
     python -m dream3d.prior.sample --image in.png --elevation 30 --azimuth 90 --out grid.png \
         --prior PATH_OR_HUB_ID_OF_A_VIEW_CONDITIONED_PRIOR [--reference-elevation 0]
 

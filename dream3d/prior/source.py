@@ -10,7 +10,7 @@ import re
 import socket
 from pathlib import Path
 
-BUNDLED_PRIOR = "extern/priors/dream3d-shapes"
+BUNDLED_PRIOR = "extern/priors/dream3d-shapes-v2"
 """The bundled prior, relative to the repository root (or the working directory)."""
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

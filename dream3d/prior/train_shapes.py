@@ -319,10 +319,15 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     vae.register_to_config(scaling_factor=scale)
     log.update(vae_final_loss=tail(fitted["losses"]), scaling_factor=scale)
 
-    tic = time.time()
-    unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
-                             checkpoint=work / "unet.ckpt")
-    log.update(unet_seconds=round(time.time() - tic, 1), unet_final_loss=tail(unet_losses))
+    def fit_unet() -> dict:
+        losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
+                            checkpoint=work / "unet.ckpt")
+        return {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "losses": losses}
+
+    fitted = stage(work / "unet.pt", log, "unet", fit_unet)
+    unet.load_state_dict(fitted["unet"])
+    text_encoder.load_state_dict(fitted["text_encoder"])
+    log.update(unet_final_loss=tail(fitted["losses"]))
 
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)

@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Prompt -> GLB before and after each speed change, side by side in one run.
+
+    python benchmarks/bench_speed.py --method dreamfusion --variant "before=REV" \\
+        --variant "normals=REV2" --variant "fewer steps=HEAD:trainer.max_steps=500" \\
+        [--repeats 1] [--output benchmarks/dreamfusion-speed.json]
+
+A variant is ``label=REV[:override,override...]``: ``launch.py`` of the git revision ``REV``
+(checked out into a temporary worktree; ``WORKTREE`` is the files as they are now) with
+those dotted overrides, on ``configs/<method>.yaml`` and the prompt "a red cube". Variants
+run one after the other, interleaved when ``--repeats`` > 1, each in its own process on the
+same idle machine, so they share its load. The table gives each run's wall time and its
+parts (start-up, training, video, export) from ``metrics.json``; the markdown goes next to
+the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PROMPT = "a red cube"
+
+
+@dataclass
+class Variant:
+    label: str
+    revision: str
+    overrides: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        label, _, rest = text.partition("=")
+        revision, _, overrides = rest.partition(":")
+        if not label or not revision:
+            raise SystemExit(f"bench_speed: a variant is label=REV[:overrides], got {text!r}")
+        return cls(label, revision, [o for o in overrides.split(",") if o])
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The repository at ``revision`` (``WORKTREE``: this checkout itself)."""
+    if revision == "WORKTREE":
+        return REPO
+    path = into / revision.replace("/", "_")
+    if not path.is_dir():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(path), revision],
+                       check=True, capture_output=True)
+        prior = REPO / "extern" / "priors"
+        for folder in prior.iterdir():  # untracked priors (a prior being trained) are linked in
+            target = path / "extern" / "priors" / folder.name
+            if not target.exists():
+                target.symlink_to(folder.resolve())
+    return path
+
+
+def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads))
+    argv = [sys.executable, "launch.py", "--config", f"configs/{method}.yaml", "--prompt", PROMPT,
+            "--output-dir", str(out), *variant.overrides]
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"bench_speed: {variant.label} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    train, video, export = metrics["train_seconds"], metrics.get("video_seconds", 0.0), metrics.get("export_seconds", 0.0)
+    return {"wall": wall, "train": train, "video": video, "export": export,
+            "startup": max(wall - train - video - export, 0.0), "steps": metrics["steps"],
+            "steps_per_second": metrics["steps_per_second"]}
+
+
+def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]], threads: int) -> str:
+    rows = [f"# Prompt -> GLB with configs/{method}.yaml, before and after each change",
+            "", f'`python benchmarks/bench_speed.py --method {method} ...`: "{PROMPT}", {threads} threads, '
+            "each variant in its own process, run one after the other in one run (medians over repeats).", "",
+            "| variant | revision | overrides | prompt -> GLB | start-up | training | steps | steps/s | video | export |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for v in variants:
+        runs = results[v.label]
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        rows.append(f"| {v.label} | {v.revision} | {' '.join(v.overrides) or '-'} | {med['wall']:.1f} s | "
+                    f"{med['startup']:.1f} s | {med['train']:.1f} s | {med['steps']:.0f} | {med['steps_per_second']:.2f} | "
+                    f"{med['video']:.1f} s | {med['export']:.1f} s |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="dreamfusion")
+    parser.add_argument("--variant", action="append", required=True, type=Variant.parse)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    output = args.output or REPO / "benchmarks" / f"{args.method}-speed.json"
+    results: dict[str, list[dict]] = {v.label: [] for v in args.variant}
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        try:
+            trees = {v.revision: checkout(v.revision, scratch) for v in args.variant}
+            for repeat in range(args.repeats):
+                for index, variant in enumerate(args.variant):
+                    result = run_once(variant, trees[variant.revision], args.method,
+                                      scratch / f"out-{repeat}-{index}", args.threads)
+                    results[variant.label].append(result)
+                    print(f"{variant.label}: {result['wall']:.1f} s", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True)
+    output.write_text(json.dumps({"method": args.method, "threads": args.threads, "prompt": PROMPT,
+                                  "variants": [v.__dict__ for v in args.variant], "results": results}, indent=1))
+    output.with_suffix(".md").write_text(markdown(args.method, args.variant, results, args.threads))
+    print(output.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
