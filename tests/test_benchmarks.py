@@ -91,3 +91,21 @@ def test_step_breakdown_shares_add_up():
     assert b["step_seconds"] == pytest.approx(0.2)
     assert b["seconds"]["export (mid-run)"] == pytest.approx(0.002)
     assert sum(b["shares"].values()) == pytest.approx(1.0)
+
+
+def test_speed_variants_parse_and_their_table_reaches_results_md(tmp_path):
+    """``bench_speed.py --variant label=REV:overrides`` and the before/after section of RESULTS.md."""
+    from bench_speed import Variant, markdown
+    from suite.document import speed_changes
+
+    variant = Variant.parse("fewer steps=HEAD:trainer.max_steps=500,trainer.video=false")
+    assert (variant.label, variant.revision, variant.overrides) == ("fewer steps", "HEAD",
+                                                                    ["trainer.max_steps=500", "trainer.video=false"])
+    with pytest.raises(SystemExit):
+        Variant.parse("no-revision")
+    run = {"wall": 90.0, "train": 70.0, "video": 10.0, "export": 4.0, "startup": 6.0, "steps": 800, "steps_per_second": 11.4}
+    table = markdown("dreamfusion", [variant], {"fewer steps": [run, dict(run, wall=100.0)]}, 2)
+    assert "| fewer steps | HEAD | trainer.max_steps=500 trainer.video=false | 95.0 s |" in table  # the median
+    (tmp_path / "dreamfusion-speed.md").write_text(table)
+    section = "\n".join(speed_changes(tmp_path))
+    assert section.startswith("### Prompt -> GLB with configs/dreamfusion.yaml") and "| fewer steps |" in section

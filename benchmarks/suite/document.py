@@ -1,8 +1,12 @@
 """The text of ``RESULTS.md``: the machine, the results table and every section behind it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from suite import fmt, report
 from suite.store import preferred_entry
+
+BENCH = Path(__file__).resolve().parent.parent
 
 INTRO = """# dream3d benchmarks
 
@@ -73,6 +77,16 @@ def other_machines(results: dict, case_names: list[str]) -> list[str]:
     return [f"Measured on another CPU (see results.json): {', '.join(others)}.", ""] if others else []
 
 
+def speed_changes(bench: Path = BENCH) -> list[str]:
+    """The before/after tables of ``bench_speed.py`` (``*-speed.md``), each under its own heading."""
+    lines: list[str] = []
+    for path in sorted(bench.glob("*-speed*.md")):
+        text = path.read_text().strip().splitlines()
+        title = text[0].lstrip("# ").strip() if text and text[0].startswith("#") else path.stem
+        lines += [f"### {title}", "", f"From `{path.name}`.", "", *text[1:], ""]
+    return lines or ["No before/after measurement yet (`python benchmarks/bench_speed.py`)."]
+
+
 def render_markdown(results: dict, case_names: list[str]) -> str:
     """The whole of ``RESULTS.md``."""
     parts: list[str] = [INTRO, "", "## Machine", "", *machine_table(results.get("machine", {})), "",
@@ -83,6 +97,7 @@ def render_markdown(results: dict, case_names: list[str]) -> str:
                         "the bundled prior on a CPU; sources are listed under *Published figures*.", "",
                         NOTES, "",
                         "## Prompt to GLB, by phase", "", *report.phases_table(results), "",
+                        "## Speed changes, before and after", "", *speed_changes(), "",
                         "## Step-time breakdown", "", "Seconds per step and share of the mean training step.", "",
                         *report.breakdown_table(results), "",
                         "## Quality (ground truth)", "", *report.quality_section(results), "",
