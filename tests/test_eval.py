@@ -193,3 +193,4 @@ def test_batch_with_seeds_runs_each_prompt_per_seed_and_rates_over_both(tmp_path
     assert report["summary"]["seen"]["n"] == 2 and report["summary"]["seen"]["pass_rate"] == 0.5
     table = (out / "eval.md").read_text()
     assert "| prompt | seed | split |" in table and "| a red cube | 1 | seen | sphere ✗ |" in table
+    assert "- seen (2 runs): pass 50% of 2" in table

@@ -56,7 +56,8 @@ class BatchReport:
             s = summary[split]
             if not s["n"]:
                 continue
-            line = (f"- {split.replace('_', '-')} ({s['n']} prompt{'' if s['n'] == 1 else 's'}): pass {share(s['pass_rate'], s['n'])}, "
+            unit = "run" if seeded else "prompt"
+            line = (f"- {split.replace('_', '-')} ({s['n']} {unit}{'' if s['n'] == 1 else 's'}): pass {share(s['pass_rate'], s['n'])}, "
                     f"shape {share(s['shape_accuracy'], s['n'])}, colour {share(s['colour_accuracy'], s['n'])}, "
                     f"mean Chamfer {s['mean_chamfer']:.3f}; {surface_text(s)}")
             if s["features"]["n"]:
