@@ -34,13 +34,14 @@ from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
 from dream3d.prior.training_state import (
     denoiser_optimisation,
-    min_snr_weights,
+    epsilon_loss,
     publish,
     restore,
     save,
     snapshot,
     stage,
     tail,
+    update,
 )
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
@@ -204,11 +205,7 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
         recon = vae.decode(z).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + cfg.kl_weight * posterior.kl().mean() / x[0].numel()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+        update(loss, optimizer, list(vae.parameters()), schedule)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.vae_steps:
@@ -264,14 +261,8 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         zt = scheduler.add_noise(z0, noise, t)
         hidden = text_encoder(ids)[0]  # [B,L,D]
         eps = unet(zt, t, encoder_hidden_states=hidden).sample
-        weight = min_snr_weights(alphas_cumprod, t, cfg.min_snr_gamma)  # [B]
-        loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        ema.step(params)
+        loss = epsilon_loss(eps, noise, alphas_cumprod, t, cfg.min_snr_gamma)
+        update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:

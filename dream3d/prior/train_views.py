@@ -36,13 +36,14 @@ from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import make_scheduler
 from dream3d.prior.training_state import (
     denoiser_optimisation,
-    min_snr_weights,
+    epsilon_loss,
     publish,
     restore,
     save,
     snapshot,
     stage,
     tail,
+    update,
 )
 from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
 
@@ -170,14 +171,8 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
         eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token).sample
-        weight = min_snr_weights(scheduler.alphas_cumprod, t, cfg.min_snr_gamma)
-        loss = (weight * (eps - noise).pow(2).mean(dim=(1, 2, 3))).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        ema.step(params)
+        loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma)
+        update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
         if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:

@@ -79,6 +79,26 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma
     return snr.clamp(max=gamma) / snr
 
 
+def epsilon_loss(eps: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, timesteps: torch.Tensor,
+                 gamma: float) -> torch.Tensor:
+    """The DDPM epsilon objective (Ho et al. 2020), each example's mean squared error weighted by
+    ``min_snr_weights``: ``mean_b w_b |eps_b - noise_b|^2 / d``."""
+    weight = min_snr_weights(alphas_cumprod, timesteps, gamma)  # [B]
+    return (weight * (eps - noise).pow(2).mean(dim=tuple(range(1, eps.dim())))).mean()
+
+
+def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list, schedule, ema=None) -> None:
+    """One optimiser step: gradients of ``loss``, clipped to norm 1, the step, the learning-rate
+    schedule's step and, when given, the moving average's."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+    if ema is not None:
+        ema.step(params)
+
+
 def publish(out: Path, write) -> None:
     """Write a prior's folder beside ``out`` (``write(folder)``), then put it in ``out``'s place:
     a stop while writing leaves the previous ``out`` as it was."""
