@@ -33,6 +33,7 @@ from torch import Tensor
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
 from dream3d.prior.training_state import (
+    begin_training,
     denoiser_optimisation,
     epsilon_loss,
     publish,
@@ -216,7 +217,7 @@ def train_vae(vae, images: Tensor, cfg: TrainConfig, generator: torch.Generator,
 
 @torch.no_grad()
 def encode_dataset(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tensor]:
-    """Posterior means and standard deviations ``[N,4,16,16]`` of every image."""
+    """Unscaled posterior means and standard deviations ``[N,C,h,w]`` of uint8 images ``[N,3,H,W]``."""
     means, stds = [], []
     for start in range(0, images.shape[0], batch):
         x = images[start:start + batch].float() / 127.5 - 1.0
@@ -281,11 +282,7 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     from diffusers import StableDiffusionPipeline
 
     start = time.time()
-    work = work or out.with_name(out.name + ".work")
-    work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    work, generator = begin_training(out, work, cfg.threads, cfg.seed)
     log: dict = {"config": asdict(cfg)}
 
     data = stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))

@@ -33,8 +33,9 @@ from torch import Tensor
 from dream3d.prior import shapes_data
 from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
-from dream3d.prior.train_shapes import make_scheduler
+from dream3d.prior.train_shapes import encode_dataset, make_scheduler
 from dream3d.prior.training_state import (
+    begin_training,
     denoiser_optimisation,
     epsilon_loss,
     publish,
@@ -112,17 +113,6 @@ def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
     ))
     projection = CameraProjection(in_channel=sizes.embedding_dim + 4, out_channel=sizes.token_dim)
     return unet, encoder, projection
-
-
-@torch.no_grad()
-def encode_latents(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tensor]:
-    """Unscaled posterior means and standard deviations ``[N,C,h,w]`` of uint8 images."""
-    means, stds = [], []
-    for start in range(0, images.shape[0], batch):
-        posterior = vae.encode(images[start:start + batch].float() / 127.5 - 1.0).latent_dist
-        means.append(posterior.mean)
-        stds.append(posterior.std)
-    return torch.cat(means), torch.cat(stds)
 
 
 def object_groups(data: shapes_data.ShapesDataset) -> Tensor:
@@ -207,16 +197,12 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
     from diffusers import AutoencoderKL
 
     start = time.time()
-    work = work or out.with_name(out.name + ".work")
-    work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    work, generator = begin_training(out, work, cfg.threads, cfg.seed)
     log: dict = {"config": asdict(cfg)}
     vae = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae", local_files_only=True).eval().requires_grad_(False)
     data = stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
     log["images"] = len(data)
-    latents = encode_latents(vae, data.images)
+    latents = encode_dataset(vae, data.images)
     scale = float(vae.config.scaling_factor)
     unet, encoder, projection = build_models(cfg.sizes, latents[0].shape[1], latents[0].shape[-1])
     scheduler = make_scheduler()

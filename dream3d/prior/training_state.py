@@ -14,6 +14,16 @@ from pathlib import Path
 import torch
 
 
+def begin_training(out: Path, work: Path | None, threads: int, seed: int) -> tuple[Path, torch.Generator]:
+    """The stage-checkpoint folder (default: ``out``'s name plus ``.work``, created), torch's
+    threads and global seed set, and the run's seeded generator."""
+    work = work or out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return work, torch.Generator().manual_seed(seed)
+
+
 def snapshot(parts: dict, generator: torch.Generator, rng: random.Random | None, losses: list[float],
              step: int) -> dict:
     """Everything a stage needs to go on from ``step``: its parts' states, the RNGs and the losses."""
