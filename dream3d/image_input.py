@@ -11,6 +11,7 @@ placed at the centre, as DreamGaussian prepares its inputs. Photos need cutting 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ class ImageInputConfig:
     """How far (max channel, in [0,1]) a pixel may be from a plain background's colour."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceImage:
     """The object on white, ``rgb [3,S,S]`` in [0,1], and its mask ``[1,S,S]`` in {0,1}."""
 
@@ -99,8 +100,16 @@ def object_mask(image: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
 
 
 def load_image_input(config: ImageInputConfig) -> ReferenceImage:
-    """``load_reference_image`` with the config's settings."""
-    return load_reference_image(config.path, config.size, config.fill, config.tolerance)
+    """``load_reference_image`` with the config's settings, read once per run: the image
+    condition and the reference-view loss share the result (a file changed since is read again)."""
+    path = Path(config.path)
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    return _load_once(str(path), stamp, config.size, config.fill, config.tolerance)
+
+
+@lru_cache(maxsize=4)
+def _load_once(path: str, stamp: int | None, size: int, fill: float, tolerance: float) -> ReferenceImage:
+    return load_reference_image(path, size, fill, tolerance)
 
 
 def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, tolerance: float = 0.1) -> ReferenceImage:

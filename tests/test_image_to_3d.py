@@ -103,3 +103,22 @@ def test_an_image_run_with_a_nerf_writes_a_glb(tmp_path, zero123_dir):
                   "system.nerf.initial_shape.steps=2", "export.resolution=32", "export.texture_size=32",
                   "export.min_auto_threshold=0.1")
     assert code == 0 and (out / "mesh" / "model.glb").is_file()
+
+
+def test_the_input_image_is_read_once_per_run_and_again_when_it_changes(tmp_path, monkeypatch):
+    """The image condition and the reference loss share one read; a rewritten file is read anew."""
+    import os
+
+    import dream3d.image_input as image_input
+
+    reads = []
+    read_image = image_input.read_image
+    monkeypatch.setattr(image_input, "read_image", lambda path: reads.append(path) or read_image(path))
+    path = object_image(tmp_path / "in.png")
+    config = image_input.ImageInputConfig(path=str(path), size=64)
+    first, second = image_input.load_image_input(config), image_input.load_image_input(config)
+    assert len(reads) == 1 and first is second and first.rgb.shape == (3, 64, 64)
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    image_input.load_image_input(config)
+    assert len(reads) == 2
