@@ -38,3 +38,48 @@ def test_ssim_matches_scikit_image():
                                       data_range=1.0)
     # scikit-image averages over the region the window fits in, as here: the same number
     assert ssim(x, y) == pytest.approx(reference, abs=1e-6)
+
+
+def test_view_check_scores_the_truth_perfectly_and_a_blank_view_badly(monkeypatch):
+    """``--view-samples``' scoring: a sampler that returns the true new view scores SSIM 1 and IoU 1;
+    one that returns white scores IoU 0. Seen and held-out pairs are counted apart."""
+    import dream3d.eval.view_prior_samples as module
+
+    pairs = module.all_prompts()[:2] + [p for p in module.all_prompts() if p.held_out][:1]
+    monkeypatch.setattr(module, "all_prompts", lambda: pairs)
+
+    references = [(p, module.true_view(p.shape, p.colour, 0.0, 32)[0]) for p in pairs]
+
+    def oracle(reference, elevation, azimuth):
+        match = next(p for p, image in references if torch.equal(image, reference))
+        return module.true_view(match.shape, match.colour, azimuth, 32)[0]
+
+    perfect = module.summarise_views(module.check_views(oracle, size=32, azimuths=(90.0,)))
+    blank = module.summarise_views(module.check_views(lambda r, e, a: torch.ones(2, 3, 32, 32), size=32,
+                                                      azimuths=(90.0, 180.0)))
+    assert perfect["seen"]["ssim"] == pytest.approx(1.0) and perfect["seen"]["mask_iou"] == 1.0
+    assert perfect["seen"]["pairs"] == 2 and perfect["held_out"]["pairs"] == 1
+    assert blank["seen"]["mask_iou"] == 0.0 and blank["seen"]["samples"] == 2 * 2 * 2
+    assert blank["seen"]["psnr"] < 20.0
+
+
+def test_view_samples_command_scores_a_zero123_layout_prior(tmp_path, monkeypatch, capsys):
+    """``python -m dream3d.eval --view-samples --prior DIR``: a (tiny, random) view-conditioned prior's
+    new views are scored per split and written to view_samples.json."""
+    import json
+
+    from tiny_zero123 import write_tiny_zero123
+
+    import dream3d.eval.view_prior_samples as module
+    from dream3d.eval.__main__ import main
+
+    pairs = module.all_prompts()[:1] + [p for p in module.all_prompts() if p.held_out][:1]
+    monkeypatch.setattr(module, "all_prompts", lambda: pairs)
+    monkeypatch.setattr(module, "TARGET_AZIMUTHS", (90.0, 180.0))
+    prior = write_tiny_zero123(tmp_path / "zero123")
+    assert main(["--view-samples", "--prior", str(prior), "--samples", "2", "--sample-steps", "2",
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "view_samples.json").read_text())
+    assert summary["seen"]["pairs"] == 1 and summary["held_out"]["samples"] == 2
+    assert 0.0 <= summary["seen"]["mask_iou"] <= 1.0 and -1.0 <= summary["seen"]["ssim"] <= 1.0
+    assert "held_out: PSNR" in capsys.readouterr().out

@@ -37,6 +37,23 @@ def check_prior_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_view_samples(args: argparse.Namespace) -> int:
+    """``--view-samples``: a view-conditioned prior's new views against the truth."""
+    from dream3d.atomic import write_text
+    from dream3d.eval.view_prior_samples import check_views, prior_sampler, summarise_views
+    from dream3d.prior.view_conditioned import ViewConditionedPrior
+
+    prior = ViewConditionedPrior.from_pretrained(args.prior)
+    summary = summarise_views(check_views(prior_sampler(prior, samples=max(1, args.samples // 2), steps=args.sample_steps),
+                                         prior.image_size))
+    write_text(Path(args.output_dir) / "view_samples.json", json.dumps(summary, indent=2))
+    for split in ("seen", "held_out"):
+        s = summary[split]
+        print(f"{split}: PSNR {s['psnr']:.1f} dB, SSIM {s['ssim']:.3f}, mask IoU {s['mask_iou']:.2f} "
+              f"over {s['pairs']} pairs x {s['samples'] // max(s['pairs'], 1)} samples")
+    return 0
+
+
 def compare_batches(args: argparse.Namespace) -> int:
     from dream3d.atomic import write_text
     from dream3d.eval.compare import compare, load_batch
@@ -62,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
     parser.add_argument("--prior", default="extern/priors/dream3d-shapes-v2", help="the prior for --prior-samples")
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
+    parser.add_argument("--sample-steps", type=int, default=25, help="DDIM steps of --view-samples")
+    parser.add_argument("--view-samples", action="store_true",
+                        help="score a view-conditioned prior's (--prior) new views of true renders: PSNR, SSIM, mask IoU")
     parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
                         "asset from a true render with --config, then score it, novel views included")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -76,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from dream3d.exit_codes import EXIT_INTERRUPTED
 
     try:
+        if args.view_samples:
+            return check_view_samples(args)
         if args.prior_samples:
             return check_prior_samples(args)
         if args.compare:
