@@ -83,3 +83,13 @@ def test_view_samples_command_scores_a_zero123_layout_prior(tmp_path, monkeypatc
     assert summary["seen"]["pairs"] == 1 and summary["held_out"]["samples"] == 2
     assert 0.0 <= summary["seen"]["mask_iou"] <= 1.0 and -1.0 <= summary["seen"]["ssim"] <= 1.0
     assert "held_out: PSNR" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [["--view-samples", "--prior", "no/such-prior"], ["--prior-samples", "--prior", "no/such-prior"],
+                                   ["--view-samples", "--sample-steps", "0"]])
+def test_prior_checks_refuse_bad_input_with_exit_2_and_no_traceback(tmp_path, capsys, flags):
+    from dream3d.eval.__main__ import main
+
+    assert main([*flags, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and not (tmp_path / "out").exists()

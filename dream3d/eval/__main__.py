@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.path is not None and "=" in args.path:  # argparse gives the first override to ``path``
         args.overrides, args.path = [args.path, *args.overrides], None
     from dream3d.exit_codes import EXIT_INTERRUPTED
+    from dream3d.prior.source import PriorLoadError
+
+    if args.samples < 1 or args.sample_steps < 1:
+        print("error: --samples and --sample-steps must be at least 1", file=sys.stderr)
+        return 2
 
     try:
         if args.view_samples:
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.path:
             raise EvalError("Pass a run directory or mesh file, or --batch prompts.txt --config ...")
         result = evaluate_run(args.path, args.prompt)
-    except (EvalError, FileNotFoundError) as error:
+    except (EvalError, FileNotFoundError, PriorLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(result.to_dict(), indent=2))
