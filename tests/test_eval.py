@@ -122,6 +122,36 @@ def test_compare_puts_two_batches_side_by_side(tmp_path, capsys):
     assert "seen, VSD: 0% pass" in capsys.readouterr().out
 
 
+def test_compare_joins_seeded_batches_on_prompt_and_seed_with_janus_and_time(tmp_path, capsys):
+    """Batches run at several seeds are joined per (prompt, seed): a two-handled mug at seed 1 is
+    one Janus asset of two for that method, and the mean time per asset is reported."""
+    import dataclasses
+
+    from dream3d.eval.__main__ import main
+    from dream3d.eval.batch import BatchReport
+    from test_eval_v2 import two_handled_mug
+
+    mug = coloured(canonical_mesh("mug"), COLOURS["red"])
+    janus = coloured(two_handled_mug(), COLOURS["red"])
+
+    def run(mesh, seed, seconds):
+        return dataclasses.replace(evaluate_mesh(mesh, "a red mug"), seed=seed, seconds=seconds)
+
+    BatchReport(results=[run(mug, 0, 10.0), run(mug, 1, 30.0)]).write(tmp_path / "mv")
+    BatchReport(results=[run(mug, 0, 5.0), run(janus, 1, 7.0)]).write(tmp_path / "sds")
+    out = tmp_path / "table"
+    assert main(["--compare", str(tmp_path / "mv"), str(tmp_path / "sds"), "--labels", "MV", "SDS",
+                 "--output-dir", str(out)]) == 0
+    table = (out / "compare.md").read_text()
+    assert any(line.startswith("| a red mug (seed 0) |") for line in table.splitlines())
+    assert any(line.startswith("| a red mug (seed 1) |") for line in table.splitlines())
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["janus"]["MV"]["n"] == 2 and summary["janus"]["MV"]["janus"] == 0.0
+    assert summary["janus"]["SDS"]["janus"] == 0.5 and summary["janus"]["SDS"]["oriented"] == 0.5
+    assert summary["seen"]["MV"]["mean_seconds"] == {"value": 20.0, "n": 2}
+    assert "20 s per asset (2 timed)" in capsys.readouterr().out
+
+
 def test_compare_refuses_a_file_that_is_not_a_batch(tmp_path, capsys):
     from dream3d.eval.__main__ import main
 

@@ -284,7 +284,8 @@ def load(config: str, *overrides: str):
     return run
 
 
-@pytest.mark.parametrize("config", ["dreamfusion-mv-sd.yaml", "dreamgaussian-mv-sd.yaml"])
+@pytest.mark.parametrize("config", ["dreamfusion-mv-sd.yaml", "dreamgaussian-mv-sd.yaml", "dreamfusion-mv.yaml",
+                                    "dreamgaussian-mv.yaml"])
 def test_mv_configs_check_the_prior_guidance_and_views(config, mv_prior_dir, tiny_prior_dir):
     prior = f"system.prior.pretrained={mv_prior_dir}"
     run = load(config, prior)
@@ -309,6 +310,9 @@ def test_mv_configs_check_the_prior_guidance_and_views(config, mv_prior_dir, tin
     ("dreamfusion-mv-sd.yaml", ["trainer.max_steps=3", "system.camera.height=16", "system.camera.width=16",
                                 "system.nerf.encoding.type=densegrid", "system.nerf.encoding.dense_resolution=16",
                                 "system.nerf.hidden_dim=16", "system.renderer.n_samples=16", "export.resolution=32"]),
+    ("dreamfusion-mv.yaml", ["trainer.max_steps=3", "system.camera.height=16", "system.camera.width=16",
+                             "system.nerf.encoding.dense_resolution=16", "system.nerf.initial_shape.steps=2",
+                             "system.renderer.n_samples=16", "export.resolution=32", "export.min_auto_threshold=0.1"]),
 ])
 def test_multiview_run_writes_a_glb(config, tiny, mv_prior_dir, tmp_path, one_thread):
     import json

@@ -54,6 +54,25 @@ def check_view_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_multiview_samples(args: argparse.Namespace) -> int:
+    """``--multiview-samples``: a multi-view prior's 4-view groups (shape, colour, the feature's side)."""
+    from dream3d.atomic import write_text
+    from dream3d.eval.multiview_prior_samples import check_multiview_prior, summarise_multiview
+    from dream3d.prior.multiview import MultiViewPrior
+
+    prior = MultiViewPrior.from_pretrained(args.prior)
+    summary = summarise_multiview(check_multiview_prior(prior, samples=args.samples, steps=args.sample_steps))
+    write_text(Path(args.output_dir) / "multiview_samples.json", json.dumps(summary, indent=2))
+    for split in ("seen", "held_out"):
+        s = summary[split]
+        line = f"{split}: shape and colour right in {s['accuracy']:.0%} of {s['pairs']} pairs x {args.samples} groups x {prior.num_views} views"
+        if s["featured_pairs"]:
+            line += (f"; mug/chair ({s['featured_groups']} groups): feature on the camera's side {s['feature_side']:.0%} of "
+                     f"front/back views, one-sided groups {s['one_sided']:.0%}, azimuth within 45 deg {s['azimuth_within_45']:.0%}")
+        print(line)
+    return 0
+
+
 def compare_batches(args: argparse.Namespace) -> int:
     from dream3d.atomic import write_text
     from dream3d.eval.compare import compare, load_batch
@@ -79,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-samples", action="store_true", help="score the prior's own 2D DDIM samples of every pair")
     parser.add_argument("--prior", default="extern/priors/dream3d-shapes-v2", help="the prior for --prior-samples")
     parser.add_argument("--samples", type=int, default=4, help="samples per pair for --prior-samples")
-    parser.add_argument("--sample-steps", type=int, default=25, help="DDIM steps of --view-samples")
+    parser.add_argument("--sample-steps", type=int, default=25, help="DDIM steps of --view-samples and --multiview-samples")
     parser.add_argument("--view-samples", action="store_true",
                         help="score a view-conditioned prior's (--prior) new views of true renders: PSNR, SSIM, mask IoU")
+    parser.add_argument("--multiview-samples", action="store_true",
+                        help="score a multi-view prior's (--prior) 4-view samples: shape, colour, the feature's side")
     parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
                         "asset from a true render with --config, then score it, novel views included")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -105,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return check_view_samples(args)
         if args.prior_samples:
             return check_prior_samples(args)
+        if args.multiview_samples:
+            return check_multiview_samples(args)
         if args.compare:
             return compare_batches(args)
         if args.image_batch:

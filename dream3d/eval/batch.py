@@ -112,6 +112,14 @@ def read_prompts(path: Path) -> list[str]:
     return [p for p in prompts if p and not p.startswith("#")]
 
 
+def run_seconds(run_dir: Path) -> float | None:
+    """The run's wall time from its ``metrics.json`` (None without one)."""
+    try:
+        return float(json.loads((Path(run_dir) / "metrics.json").read_text())["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path,
               seeds: tuple[int, ...] | None = None) -> BatchReport:
     """Train each prompt with ``config`` (through the training service), then evaluate it;
@@ -144,6 +152,7 @@ def run_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Pa
         try:
             result = evaluate_run(run_dir, prompt)
             result.seed = seed
+            result.seconds = run_seconds(run_dir)
             report.results.append(result)
         except EvalError as error:
             report.failures[label] = str(error)

@@ -2,7 +2,8 @@
 
     python -m dream3d.eval --compare runs/sds/eval.json runs/vsd/eval.json --labels SDS VSD
 
-Each input is the ``eval.json`` a ``--batch`` run writes. Rows are joined on the prompt; a
+Each input is the ``eval.json`` a ``--batch`` run writes. Rows are joined on the prompt and,
+for batches run at several seeds, the seed; a
 prompt missing from a method (a failed run) shows as ``-`` and counts as a fail for it. The
 surface metrics, genus and feature rates are over the assets that have them (an older
 ``eval.json`` has none), each with its count.
@@ -27,6 +28,13 @@ class MethodResults:
     failures: dict[str, str]
 
 
+def row_key(row: dict) -> str:
+    """A result's key: its prompt, with its seed where the batch ran several (``"a red mug (seed 1)"``,
+    the label batch failures use)."""
+    seed = row.get("seed")
+    return row["prompt"] if seed is None else f"{row['prompt']} (seed {seed})"
+
+
 def load_batch(path: Path, label: str) -> MethodResults:
     """Read a batch's ``eval.json`` (or the folder that holds it)."""
     path = Path(path)
@@ -34,10 +42,16 @@ def load_batch(path: Path, label: str) -> MethodResults:
         path = path / "eval.json"
     try:
         payload = json.loads(path.read_text())
-        rows = {r["prompt"]: r for r in payload["results"]}
+        rows = {row_key(r): r for r in payload["results"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise EvalError(f"'{path}' is not a batch evaluation ({error}); pass the eval.json a --batch run wrote") from None
     return MethodResults(label, rows, dict(payload.get("failures", {})))
+
+
+def mean_seconds(rows: list[dict]) -> dict:
+    """Mean wall time per asset over the rows that recorded one, with their count."""
+    timed = [r["seconds"] for r in rows if r.get("seconds") is not None]
+    return {"value": sum(timed) / len(timed) if timed else None, "n": len(timed)}
 
 
 def split_summary(method: MethodResults, prompts: list[str]) -> dict:
@@ -52,6 +66,7 @@ def split_summary(method: MethodResults, prompts: list[str]) -> dict:
         "colour_accuracy": sum(bool(r and r["colour_correct"]) for r in rows) / n if n else None,
         "mean_chamfer": sum(r["chamfer"] for r in done) / len(done) if done else None,
         "failed_runs": n - len(done),
+        "mean_seconds": mean_seconds(done),
         **surface_means(done), "features": feature_rates(done),
     }
 
@@ -89,6 +104,8 @@ def compare(methods: list[MethodResults]) -> tuple[str, dict]:
                 line += f"; {surface_text(s)}"
             if s["features"]["n"]:
                 line += f"; mugs and chairs: {feature_text(s['features'])}"
+            if s["mean_seconds"]["n"]:
+                line += f"; {s['mean_seconds']['value']:.0f} s per asset ({s['mean_seconds']['n']} timed)"
             lines.append(line)
     summary["janus"] = {m.label: janus_summary(list(m.rows.values())) for m in methods}
     for m in methods:

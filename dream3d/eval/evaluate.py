@@ -79,6 +79,8 @@ class EvalResult:
     """None of the feature."""
     oriented: bool | None = None
     """One feature, within 45 degrees of where the spec puts it (handle +y, backrest -x)."""
+    seconds: float | None = None
+    """Wall time of the run that made the asset (its ``metrics.json``), where a batch made it."""
 
     def to_dict(self) -> dict:
         return asdict(self)
