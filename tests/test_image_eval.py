@@ -55,6 +55,7 @@ def test_image_batch_command_makes_and_scores_assets(tmp_path):
     row = report["rows"][0]
     assert row["prompt"] == "a red mug" and row["seed"] == 0 and 0.0 <= row["mask_iou"] <= 1.0
     assert report["summary"]["seen"]["assets"] == 1 and "novel views (8 each)" in (tmp_path / "out" / "image_eval.md").read_text()
+    assert 0.0 <= row["normal_consistency"] <= 1.0 and row["seconds"] > 0 and row["janus"] is not None
 
 
 def test_batch_overrides_are_not_taken_for_a_path(monkeypatch, tmp_path):

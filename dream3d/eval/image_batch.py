@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from dream3d.cameras import Cameras
+from dream3d.eval.batch import run_seconds
 from dream3d.eval.evaluate import EvalError, evaluate_run, find_mesh, load_world_mesh
 from dream3d.eval.mesh_views import render_asset
 from dream3d.eval.novel_views import score_views
-from dream3d.eval.summary import mean, rate
+from dream3d.eval.summary import mean, number, rate, share
 from dream3d.prior.catalog import parse_prompt
 from dream3d.prior.shapes_data import render
 
@@ -66,6 +67,11 @@ class ImageRow:
     mask_iou: float
     janus: bool | None
     oriented: bool | None
+    normal_consistency: float | None = None
+    fscore: float | None = None
+    genus_correct: bool | None = None
+    seconds: float | None = None
+    """Wall time of the run (its ``metrics.json``)."""
 
 
 def score_asset(run_dir: Path, prompt: str, seed: int, elevation: float, size: int = 64) -> ImageRow:
@@ -79,7 +85,8 @@ def score_asset(run_dir: Path, prompt: str, seed: int, elevation: float, size: i
     true_rgb, true_alpha = render([pair.shape] * len(cameras), [pair.colour] * len(cameras), cameras, supersample=3)
     views = score_views(rgb, alpha, true_rgb, true_alpha)
     return ImageRow(prompt, seed, pair.held_out, bool(result.passed), result.predicted_shape, result.predicted_colour,
-                    views.psnr, views.ssim, views.mask_iou, result.janus, result.oriented)
+                    views.psnr, views.ssim, views.mask_iou, result.janus, result.oriented, result.normal_consistency,
+                    result.fscore, result.genus_correct, run_seconds(run_dir))
 
 
 def run_image_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path, seeds: tuple[int, ...] = (0, 1),
@@ -117,25 +124,37 @@ def summarise(rows: list[ImageRow]) -> dict:
     for split, held_out in (("seen", False), ("held_out", True)):
         part = [asdict(r) for r in rows if r.held_out == held_out]
         out[split] = {"assets": len(part), "pass": rate(part, "passed"), "janus": rate(part, "janus"),
-                      **{key: mean(part, key) for key in ("psnr", "ssim", "mask_iou")}}
+                      "oriented": rate(part, "oriented"), "genus_correct": rate(part, "genus_correct"),
+                      **{key: mean(part, key) for key in ("psnr", "ssim", "mask_iou", "normal_consistency", "fscore",
+                                                          "seconds")}}
     return out
+
+
+def yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
 
 
 def write_report(rows: list[ImageRow], out_dir: Path) -> None:
     from dream3d.atomic import write_text
 
     summary = summarise(rows)
-    lines = ["| prompt | seed | split | shape | colour | pass | PSNR | SSIM | mask IoU | Janus |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| prompt | seed | split | shape | colour | pass | PSNR | SSIM | mask IoU | NC | F@0.05 | genus right | "
+             "Janus | oriented | time (s) |", "|---" * 15 + "|"]
     for r in rows:
-        janus = "-" if r.janus is None else ("yes" if r.janus else "no")
         lines.append(f"| {r.prompt} | {r.seed} | {'held-out' if r.held_out else 'seen'} | {r.shape} | {r.colour} | "
-                     f"{'yes' if r.passed else 'no'} | {r.psnr:.2f} | {r.ssim:.3f} | {r.mask_iou:.3f} | {janus} |")
+                     f"{yes_no(r.passed)} | {r.psnr:.2f} | {r.ssim:.3f} | {r.mask_iou:.3f} | {number(r.normal_consistency)} | "
+                     f"{number(r.fscore)} | {yes_no(r.genus_correct)} | {yes_no(r.janus)} | {yes_no(r.oriented)} | "
+                     f"{number(r.seconds, 0)} |")
     lines.append("")
     for split, s in summary.items():
         if s["assets"]:
-            passed, janus = s["pass"], s["janus"]
-            janus_text = f"{janus['rate']:.0%} of {janus['n']}" if janus["n"] else "no mugs or chairs"
-            lines.append(f"- {split}: {passed['rate']:.0%} pass of {passed['n']} assets; novel views (8 each) PSNR "
-                         f"{s['psnr']:.2f}, SSIM {s['ssim']:.3f}, mask IoU {s['mask_iou']:.3f}; Janus {janus_text}")
+            passed, janus, oriented = s["pass"], s["janus"], s["oriented"]
+            janus_text = (f"Janus {share(janus['rate'], janus['n'])}, oriented {share(oriented['rate'], oriented['n'])}"
+                          if janus["n"] else "no mugs or chairs")
+            lines.append(f"- {split.replace('_', '-')}: pass {share(passed['rate'], passed['n'])} assets; novel views (8 each) "
+                         f"PSNR {s['psnr']:.2f}, SSIM {s['ssim']:.3f}, mask IoU {s['mask_iou']:.3f}; normal consistency "
+                         f"{number(s['normal_consistency'])}, F@0.05 {number(s['fscore'])}, genus right "
+                         f"{share(s['genus_correct']['rate'], s['genus_correct']['n'])}; {janus_text}; "
+                         f"{number(s['seconds'], 0)} s per asset")
     write_text(out_dir / "image_eval.md", "\n".join(lines) + "\n")
     write_text(out_dir / "image_eval.json", json.dumps({"rows": [asdict(r) for r in rows], "summary": summary}, indent=2))
