@@ -110,3 +110,37 @@ def test_the_2d_check_passes_true_view_groups_and_flags_a_janus_group(shape, one
     janus[back] = janus[first_front]  # the feature's front-half side painted on the back too
     flagged = score_groups(janus, cameras.azimuth, f"a red {shape}", 4, shapes)
     assert flagged.one_sided == 0.0 and flagged.feature_side <= 0.5
+
+
+def test_high_noise_weights_make_eps_errors_clean_image_errors():
+    """Where SNR < 1 (and under the cap), the weighted eps error equals the error of the clean
+    image it implies; at SNR >= 1 the weight is 1, and it never exceeds the cap."""
+    from dream3d.prior.train_shapes import make_scheduler
+    from dream3d.prior.training_state import high_noise_weights
+
+    abar = make_scheduler().alphas_cumprod
+    t = torch.arange(0, 1000, 37)
+    weights = high_noise_weights(abar, t, 20.0)
+    generator = torch.Generator().manual_seed(0)
+    x0, eps, eps_hat = (torch.randn(len(t), 64, generator=generator) for _ in range(3))
+    a = abar[t][:, None]
+    z = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    x0_error = ((z - (1 - a).sqrt() * eps_hat) / a.sqrt() - x0).pow(2).sum(1)
+    eps_error = (eps_hat - eps).pow(2).sum(1)
+    snr = abar[t] / (1 - abar[t])
+    middle = (snr < 1) & (1 / snr < 20)
+    torch.testing.assert_close((weights * eps_error)[middle], x0_error[middle], rtol=1e-4, atol=1e-6)
+    assert middle.sum() >= 5 and torch.all(weights[snr >= 1] == 1) and torch.all(weights[1 / snr >= 20] == 20)
+
+
+def test_the_camera_mlp_learns_at_its_own_rate(quick_text_prior, one_thread):
+    """The camera MLP is the optimiser's second group, at ``camera_lr_scale`` times the rate."""
+    from dream3d.prior.model import TextToImagePrior
+    from dream3d.prior.train_multiview import TrainMultiViewConfig, camera_parameter_groups, multiview_unet_from
+
+    unet = multiview_unet_from(TextToImagePrior.from_pretrained(str(quick_text_prior)).unet, 4)
+    cfg = TrainMultiViewConfig(lr=1e-4, camera_lr_scale=10.0)
+    rest, camera = camera_parameter_groups(unet, cfg)
+    assert camera["lr"] == pytest.approx(1e-3) and rest["lr"] == pytest.approx(1e-4)
+    assert {id(p) for p in camera["params"]} == {id(p) for p in unet.class_embedding.parameters()}
+    assert len(rest["params"]) + len(camera["params"]) == len(list(unet.parameters()))

@@ -13,8 +13,9 @@ multi-view one; this does the same to the bundled text prior:
 - the data are groups of 4 views of a world-v2 object at azimuths a + k·90° and one elevation
   (``multiview_data``); a group's views share one caption without view words and one
   timestep, as multi-view SDS draws them;
-- the objective is the text prior's: DDPM noise prediction (Ho et al. 2020) with Min-SNR-gamma
-  weights (Hang et al. 2023); 10% of groups get the empty caption (cameras kept), so
+- the objective is the text prior's, DDPM noise prediction (Ho et al. 2020) with Min-SNR-gamma
+  weights (Hang et al. 2023), with the high-noise steps weighted up as clean-image errors
+  (``training_state.high_noise_weights``): there the cameras decide the layout; 10% of groups get the empty caption (cameras kept), so
   classifier-free guidance drops the text only, as MVDream's does;
 - the VAE, the text encoder and the tokenizer are the text prior's, frozen and shipped again.
 
@@ -64,12 +65,19 @@ class TrainMultiViewConfig:
     data: MultiViewDataConfig = field(default_factory=MultiViewDataConfig)
     captions: CaptionConfig = field(default_factory=lambda: CaptionConfig(p_no_view=1.0))
     """Captions name the object only: the cameras say where each view is."""
-    steps: int = 2500
+    steps: int = 2000
     objects: int = 8
     """Objects per step (each with ``data.views`` views)."""
     lr: float = 5e-4
+    camera_lr_scale: float = 10.0
+    """The camera MLP is new and starts at zero: its learning rate is ``lr`` times this. At 1x its
+    output was 0.7 in norm after 500 steps, against 9.2 for the timestep embedding it is added to."""
     warmup_steps: int = 100
     min_snr_gamma: float = 5.0
+    high_noise_cap: float = 20.0
+    """Cap of the high-noise weights (``training_state.high_noise_weights``). With the plain eps
+    objective (cap 1) the camera MLP learned nothing in 1250 steps: samples were the same
+    whatever the cameras, because the views' orientation is decided at high noise."""
     ema_decay: float = 0.999
     checkpoint_every: int = 250
 
@@ -95,6 +103,14 @@ def multiview_unet_from(text_unet, views: int):
     return unet
 
 
+def camera_parameter_groups(unet, cfg: TrainMultiViewConfig) -> list[dict]:
+    """Optimiser groups: the UNet at ``lr``, its camera MLP at ``lr * camera_lr_scale``."""
+    camera = list(unet.class_embedding.parameters())
+    ids = {id(p) for p in camera}
+    return [{"params": [p for p in unet.parameters() if id(p) not in ids], "lr": cfg.lr},
+            {"params": camera, "lr": cfg.lr * cfg.camera_lr_scale}]
+
+
 def train_network(unet, text_encoder, tokenizer, scheduler, data: MultiViewDataset, latents: tuple[Tensor, Tensor],
                   scale: float, cfg: TrainMultiViewConfig, generator: torch.Generator, checkpoint: Path | None) -> list[float]:
     """Fine-tune the multi-view UNet (the text encoder stays frozen); returns the losses."""
@@ -105,7 +121,8 @@ def train_network(unet, text_encoder, tokenizer, scheduler, data: MultiViewDatas
     cameras = camera_features(data.c2w)  # [N,16]
     params = list(unet.parameters())
     unet.train()
-    optimizer, schedule, ema = denoiser_optimisation(params, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.ema_decay)
+    optimizer, schedule, ema = denoiser_optimisation(params, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.ema_decay,
+                                                     camera_parameter_groups(unet, cfg))
     rng = random.Random(cfg.seed)
     context_cache: dict[str, Tensor] = {}
 
@@ -130,7 +147,7 @@ def train_network(unet, text_encoder, tokenizer, scheduler, data: MultiViewDatas
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.objects,), generator=generator)
         t = t.repeat_interleave(views)
         eps = unet(scheduler.add_noise(z0, noise, t), t, encoder_hidden_states=hidden, class_labels=cameras[index]).sample
-        loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma)
+        loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma, cfg.high_noise_cap)
         update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")

@@ -71,13 +71,15 @@ def tail(losses: list[float], n: int = 100) -> float:
     return round(sum(losses[-n:]) / max(1, len(losses[-n:])), 5)
 
 
-def denoiser_optimisation(params: list, lr: float, warmup_steps: int, steps: int, ema_decay: float):
+def denoiser_optimisation(params: list, lr: float, warmup_steps: int, steps: int, ema_decay: float,
+                          groups: list[dict] | None = None):
     """AdamW (weight decay 0.01) with a cosine schedule after a linear warm-up, and an
-    exponential moving average of the weights (diffusers' ``EMAModel``, warm-up power 3/4)."""
+    exponential moving average of the weights (diffusers' ``EMAModel``, warm-up power 3/4).
+    ``groups`` (parameter groups with their own ``lr``) replace ``params`` in the optimiser."""
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
 
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    optimizer = torch.optim.AdamW(groups or params, lr=lr, weight_decay=1e-2)
     schedule = get_cosine_schedule_with_warmup(optimizer, warmup_steps, steps)
     return optimizer, schedule, EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=0.75)
 
@@ -89,11 +91,23 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma
     return snr.clamp(max=gamma) / snr
 
 
+def high_noise_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, cap: float) -> torch.Tensor:
+    """``clamp(1 / SNR(t), 1, cap)``: where noise dominates (SNR < 1) the epsilon error is weighted
+    as the error of the clean-image estimate it implies, ``|x0_hat - x0|^2 = |eps_hat - eps|^2 / SNR``
+    (Ho et al. 2020, eq. 4 solved for x0), up to ``cap``. The eps objective alone barely sees the
+    high-noise steps where a sample's layout (its orientation) is decided."""
+    snr = alphas_cumprod[timesteps] / (1.0 - alphas_cumprod[timesteps])
+    return (1.0 / snr).clamp(1.0, cap)
+
+
 def epsilon_loss(eps: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, timesteps: torch.Tensor,
-                 gamma: float) -> torch.Tensor:
+                 gamma: float, high_noise_cap: float = 1.0) -> torch.Tensor:
     """The DDPM epsilon objective (Ho et al. 2020), each example's mean squared error weighted by
-    ``min_snr_weights``: ``mean_b w_b |eps_b - noise_b|^2 / d``."""
+    ``min_snr_weights`` (and by ``high_noise_weights`` when ``high_noise_cap`` > 1):
+    ``mean_b w_b |eps_b - noise_b|^2 / d``."""
     weight = min_snr_weights(alphas_cumprod, timesteps, gamma)  # [B]
+    if high_noise_cap > 1.0:
+        weight = weight * high_noise_weights(alphas_cumprod, timesteps, high_noise_cap)
     return (weight * (eps - noise).pow(2).mean(dim=tuple(range(1, eps.dim())))).mean()
 
 
