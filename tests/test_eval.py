@@ -150,6 +150,8 @@ def test_compare_joins_seeded_batches_on_prompt_and_seed_with_janus_and_time(tmp
     assert summary["janus"]["SDS"]["janus"] == 0.5 and summary["janus"]["SDS"]["oriented"] == 0.5
     assert summary["seen"]["MV"]["mean_seconds"] == {"value": 20.0, "n": 2}
     assert "20 s per asset (2 timed)" in capsys.readouterr().out
+    sds_row = next(line for line in table.splitlines() if line.startswith("| SDS | 2 |"))
+    assert "| 50% of 2 |" in sds_row and sds_row.rstrip(" |").endswith("| 6")  # Janus 1 of 2; 6 s per asset
 
 
 def test_compare_refuses_a_file_that_is_not_a_batch(tmp_path, capsys):

@@ -16,7 +16,17 @@ from pathlib import Path
 
 from dream3d.eval.batch import result_cells
 from dream3d.eval.evaluate import EvalError
-from dream3d.eval.summary import feature_rates, feature_text, janus_summary, janus_text, surface_means, surface_text
+from dream3d.eval.summary import (
+    feature_rates,
+    feature_text,
+    janus_summary,
+    janus_text,
+    mean,
+    number,
+    share,
+    surface_means,
+    surface_text,
+)
 
 
 @dataclass
@@ -52,6 +62,18 @@ def mean_seconds(rows: list[dict]) -> dict:
     """Mean wall time per asset over the rows that recorded one, with their count."""
     timed = [r["seconds"] for r in rows if r.get("seconds") is not None]
     return {"value": sum(timed) / len(timed) if timed else None, "n": len(timed)}
+
+
+def method_totals(method: MethodResults) -> dict:
+    """One method over all its assets, both splits: the pass rate (failed runs fail), the feature
+    rates over its mug and chair assets, mean normal consistency and F@0.05, and time per asset."""
+    rows = list(method.rows.values())
+    assets = len(rows) + len(method.failures)
+    features = feature_rates(rows)
+    return {"assets": assets, "pass_rate": sum(bool(r["passed"]) for r in rows) / assets if assets else None,
+            "featured": features["n"], "janus": features["janus"], "missing": features["missing"],
+            "oriented": features["oriented"], "normal_consistency": mean(rows, "normal_consistency"),
+            "fscore": mean(rows, "fscore"), "seconds": mean_seconds(rows)}
 
 
 def split_summary(method: MethodResults, prompts: list[str]) -> dict:
@@ -107,6 +129,16 @@ def compare(methods: list[MethodResults]) -> tuple[str, dict]:
             if s["mean_seconds"]["n"]:
                 line += f"; {s['mean_seconds']['value']:.0f} s per asset ({s['mean_seconds']['n']} timed)"
             lines.append(line)
+    summary["methods"] = {m.label: method_totals(m) for m in methods}
+    lines += ["", "| method | assets | pass | Janus | missing | oriented | NC | F@0.05 | s per asset |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        t = summary["methods"][m.label]
+        seconds = "-" if t["seconds"]["value"] is None else f"{t['seconds']['value']:.0f}"
+        lines.append(f"| {m.label} | {t['assets']} | {share(t['pass_rate'], t['assets'])} | {share(t['janus'], t['featured'])} | "
+                     f"{share(t['missing'], t['featured'])} | {share(t['oriented'], t['featured'])} | "
+                     f"{number(t['normal_consistency'], 2)} | {number(t['fscore'], 2)} | {seconds} |")
+    lines.append("")
     summary["janus"] = {m.label: janus_summary(list(m.rows.values())) for m in methods}
     for m in methods:
         j = summary["janus"][m.label]
