@@ -41,6 +41,7 @@ from dream3d.prior.multiview_data import MultiViewDataConfig, MultiViewDataset, 
 from dream3d.prior.shapes_data import CaptionConfig, draw_caption
 from dream3d.prior.train_shapes import encode_dataset
 from dream3d.prior.training_state import (
+    add_run_arguments,
     begin_training,
     denoiser_optimisation,
     epsilon_loss,
@@ -51,6 +52,7 @@ from dream3d.prior.training_state import (
     stage,
     tail,
     update,
+    write_training_log,
 )
 
 
@@ -186,8 +188,7 @@ def train(out: Path, cfg: TrainMultiViewConfig, work: Path | None = None) -> dic
         save_multiview_prior(folder, unet, vae, text_encoder, tokenizer, scheduler, MultiViewInfo(data.views, 0.0))
         (folder / "vocabulary.json").write_text(json.dumps({"words": base.vocabulary}, indent=1) + "\n")
         log["total_seconds"] = round(time.time() - start, 1)
-        log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
-        (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+        write_training_log(folder, log)
 
     publish(out, write)
     return log
@@ -197,11 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (a multi-view prior folder)")
     parser.add_argument("--base", default=None, help="the text prior to fine-tune")
-    parser.add_argument("--quick", action="store_true", help="a few steps on a tiny dataset (smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--work-dir", type=Path, default=None, help="stage checkpoints; a rerun continues from them")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     base = args.base or TrainMultiViewConfig.base
     cfg = quick_config(base, args.seed) if args.quick else TrainMultiViewConfig(seed=args.seed, base=base)

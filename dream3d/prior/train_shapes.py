@@ -33,6 +33,7 @@ from torch import Tensor
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
 from dream3d.prior.training_state import (
+    add_run_arguments,
     begin_training,
     denoiser_optimisation,
     epsilon_loss,
@@ -43,6 +44,7 @@ from dream3d.prior.training_state import (
     stage,
     tail,
     update,
+    write_training_log,
 )
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
@@ -323,8 +325,7 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
         pipeline.save_pretrained(folder, safe_serialization=True)
         (folder / "vocabulary.json").write_text(json.dumps({"words": words}, indent=1) + "\n")
         log["total_seconds"] = round(time.time() - start, 1)
-        log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
-        (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+        write_training_log(folder, log)
 
     publish(out, write)
     return log
@@ -333,15 +334,11 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (a StableDiffusionPipeline)")
-    parser.add_argument("--quick", action="store_true", help="tiny models, a few steps (smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    add_run_arguments(parser, steps=False)
     parser.add_argument("--views-per-pair", type=int, default=None)
     parser.add_argument("--vae-steps", type=int, default=None)
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="stage checkpoints (default: the output folder's name plus .work); a rerun continues")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed

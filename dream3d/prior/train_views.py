@@ -35,6 +35,7 @@ from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import encode_dataset, make_scheduler
 from dream3d.prior.training_state import (
+    add_run_arguments,
     begin_training,
     denoiser_optimisation,
     epsilon_loss,
@@ -45,6 +46,7 @@ from dream3d.prior.training_state import (
     stage,
     tail,
     update,
+    write_training_log,
 )
 from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
 
@@ -188,8 +190,7 @@ def write_folder(folder: Path, unet, vae, encoder, projection, scheduler, log: d
         "cc_projection": ["dream3d.prior.view_conditioned", "CameraProjection"],
         "scheduler": ["diffusers", "DDPMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
     }, indent=1) + "\n")
-    log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
-    (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    write_training_log(folder, log)
 
 
 def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
@@ -217,11 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (Zero123 layout)")
     parser.add_argument("--vae-from", default=None, help="the text prior whose VAE is shared")
-    parser.add_argument("--quick", action="store_true", help="tiny models, a few steps (smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--work-dir", type=Path, default=None, help="stage checkpoints; a rerun continues from them")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     vae_from = args.vae_from or TrainViewsConfig.vae_from
     cfg = quick_config(vae_from, args.seed) if args.quick else TrainViewsConfig(seed=args.seed, vae_from=vae_from)

@@ -123,6 +123,25 @@ def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list, s
         ema.step(params)
 
 
+def write_training_log(folder: Path, log: dict) -> None:
+    """Add the folder's size in MB to ``log`` and write it as the folder's ``training_log.json``."""
+    import json
+
+    log["size_mb"] = round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
+    (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+
+
+def add_run_arguments(parser, steps: bool = True) -> None:
+    """The options every training command has: --quick, --seed, --threads, [--steps,] --work-dir."""
+    parser.add_argument("--quick", action="store_true", help="tiny models, a few steps (smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    if steps:
+        parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="stage checkpoints (default: the output folder's name plus .work); a rerun continues")
+
+
 def publish(out: Path, write) -> None:
     """Write a prior's folder beside ``out`` (``write(folder)``), then put it in ``out``'s place:
     a stop while writing leaves the previous ``out`` as it was."""
