@@ -107,7 +107,7 @@ def test_the_2d_check_passes_true_view_groups_and_flags_a_janus_group(shape, one
     janus = true_groups(shape, "red", cameras)
     first_front = int(torch.nonzero(front)[0])
     back = torch.cos(torch.deg2rad(cameras.azimuth)) < -0.5
-    janus[back] = janus[first_front]  # the feature's front-half side painted on the back too
+    janus[back] = janus[first_front].clone()  # the feature's front-half side painted on the back too
     flagged = score_groups(janus, cameras.azimuth, f"a red {shape}", 4, shapes)
     assert flagged.one_sided == 0.0 and flagged.feature_side <= 0.5
 
