@@ -22,6 +22,16 @@ def tiny_prior_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def quick_prior(tmp_path_factory) -> Path:
+    """A bundled-architecture prior from a seconds-long ``train_shapes --quick`` run (once per session)."""
+    from dream3d.prior.train_shapes import main
+
+    out = tmp_path_factory.mktemp("shapes") / "quick-prior"
+    main(["--out", str(out), "--quick"])
+    return out
+
+
+@pytest.fixture(scope="session")
 def finished_tiny_run(tiny_prior_dir, tmp_path_factory) -> Path:
     """A finished tiny DreamGaussian run (``tiny_runs.TINY``); copy it before changing it."""
     from tiny_runs import launch, run_args

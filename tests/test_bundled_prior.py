@@ -183,15 +183,6 @@ def test_tokenizer_spells_every_caption_word_as_one_token(tmp_path):
 
 
 # ---------------------------------------------------------------- training script and sampler
-@pytest.fixture(scope="module")
-def quick_prior(tmp_path_factory) -> Path:
-    from dream3d.prior.train_shapes import main
-
-    out = tmp_path_factory.mktemp("shapes") / "quick-prior"
-    main(["--out", str(out), "--quick"])
-    return out
-
-
 def test_quick_training_run_writes_a_loadable_pipeline(quick_prior):
     from diffusers import StableDiffusionPipeline
 

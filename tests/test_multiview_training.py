@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from dream3d.cameras import Cameras
-
-
-@pytest.fixture(scope="module")
-def quick_text_prior(tmp_path_factory) -> Path:
-    from dream3d.prior.train_shapes import main as train_text
-
-    out = tmp_path_factory.mktemp("priors") / "text"
-    train_text(["--out", str(out), "--quick"])
-    return out
 
 
 def test_view_groups_are_mvdreams_layout_and_object_major(one_thread):
@@ -36,13 +26,13 @@ def test_view_groups_are_mvdreams_layout_and_object_major(one_thread):
     assert data.colours[0::2] == data.colours[1::2]  # two groups per pair, pair by pair
 
 
-def test_the_multiview_unet_starts_as_the_text_unet(quick_text_prior, one_thread):
+def test_the_multiview_unet_starts_as_the_text_unet(quick_prior, one_thread):
     """Zero camera MLP and one view: the text prior's noise prediction, exactly, for any camera."""
     from dream3d.prior.model import TextToImagePrior
     from dream3d.prior.multiview_attention import install_multiview_attention
     from dream3d.prior.train_multiview import multiview_unet_from
 
-    text = TextToImagePrior.from_pretrained(str(quick_text_prior))
+    text = TextToImagePrior.from_pretrained(str(quick_prior))
     unet = multiview_unet_from(text.unet, 4).eval()
     install_multiview_attention(unet, 1)
     generator = torch.Generator().manual_seed(0)
@@ -56,7 +46,7 @@ def test_the_multiview_unet_starts_as_the_text_unet(quick_text_prior, one_thread
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_training_writes_a_multiview_prior_that_loads_and_samples(quick_text_prior, tmp_path):
+def test_training_writes_a_multiview_prior_that_loads_and_samples(quick_prior, tmp_path):
     """A seconds-long run writes a folder that loads through the real path; the 2D check runs on
     it through the command; a second run is bit-identical."""
     from safetensors.torch import load_file
@@ -65,10 +55,10 @@ def test_training_writes_a_multiview_prior_that_loads_and_samples(quick_text_pri
     from dream3d.prior.multiview import MultiViewPrior
     from dream3d.prior.train_multiview import main as train_mv
 
-    train_mv(["--out", str(tmp_path / "mv"), "--base", str(quick_text_prior), "--quick"])
+    train_mv(["--out", str(tmp_path / "mv"), "--base", str(quick_prior), "--quick"])
     prior = MultiViewPrior.from_pretrained(str(tmp_path / "mv"))
     assert prior.num_views == 4 and prior.camera_yaw_degrees == 0.0 and "mug" in prior.vocabulary
-    text_vae = load_file(quick_text_prior / "vae" / "diffusion_pytorch_model.safetensors")
+    text_vae = load_file(quick_prior / "vae" / "diffusion_pytorch_model.safetensors")
     mv_vae = load_file(tmp_path / "mv" / "vae" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(text_vae[k], mv_vae[k]) for k in text_vae)
 
@@ -78,7 +68,7 @@ def test_training_writes_a_multiview_prior_that_loads_and_samples(quick_text_pri
     assert code == 0 and summary["seen"]["pairs"] == 40 and summary["held_out"]["pairs"] == 8
     assert summary["seen"]["featured_groups"] == 10 and summary["held_out"]["featured_groups"] == 2 and 0.0 <= summary["seen"]["one_sided"] <= 1.0
 
-    train_mv(["--out", str(tmp_path / "again"), "--base", str(quick_text_prior), "--quick"])
+    train_mv(["--out", str(tmp_path / "again"), "--base", str(quick_prior), "--quick"])
     first = load_file(tmp_path / "mv" / "unet" / "diffusion_pytorch_model.safetensors")
     second = load_file(tmp_path / "again" / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -133,12 +123,12 @@ def test_high_noise_weights_make_eps_errors_clean_image_errors():
     assert middle.sum() >= 5 and torch.all(weights[snr >= 1] == 1) and torch.all(weights[1 / snr >= 20] == 20)
 
 
-def test_the_camera_mlp_learns_at_its_own_rate(quick_text_prior, one_thread):
+def test_the_camera_mlp_learns_at_its_own_rate(quick_prior, one_thread):
     """The camera MLP is the optimiser's second group, at ``camera_lr_scale`` times the rate."""
     from dream3d.prior.model import TextToImagePrior
     from dream3d.prior.train_multiview import TrainMultiViewConfig, camera_parameter_groups, multiview_unet_from
 
-    unet = multiview_unet_from(TextToImagePrior.from_pretrained(str(quick_text_prior)).unet, 4)
+    unet = multiview_unet_from(TextToImagePrior.from_pretrained(str(quick_prior)).unet, 4)
     cfg = TrainMultiViewConfig(lr=1e-4, camera_lr_scale=10.0)
     rest, camera = camera_parameter_groups(unet, cfg)
     assert camera["lr"] == pytest.approx(1e-3) and rest["lr"] == pytest.approx(1e-4)
