@@ -134,3 +134,16 @@ def test_the_camera_mlp_learns_at_its_own_rate(quick_prior, one_thread):
     assert camera["lr"] == pytest.approx(1e-3) and rest["lr"] == pytest.approx(1e-4)
     assert {id(p) for p in camera["params"]} == {id(p) for p in unet.class_embedding.parameters()}
     assert len(rest["params"]) + len(camera["params"]) == len(list(unet.parameters()))
+
+
+def test_a_missing_base_prior_is_refused_before_anything_is_written(tmp_path, capsys):
+    from dream3d.prior.train_multiview import main as train_mv
+    from dream3d.prior.train_views import main as train_views
+
+    for run, flag in ((train_mv, "--base"), (train_views, "--vae-from")):
+        with pytest.raises(SystemExit) as stop:
+            run(["--out", str(tmp_path / "out" / "prior"), flag, str(tmp_path / "nowhere"), "--quick"])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag}") and "extern/priors/dream3d-shapes-v2" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

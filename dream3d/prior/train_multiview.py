@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,9 +40,11 @@ from dream3d.prior.multiview_attention import install_multiview_attention
 from dream3d.prior.multiview_camera import camera_features
 from dream3d.prior.multiview_data import MultiViewDataConfig, MultiViewDataset, build_multiview_dataset
 from dream3d.prior.shapes_data import CaptionConfig, draw_caption
+from dream3d.prior.source import PriorLoadError
 from dream3d.prior.train_shapes import encode_dataset
 from dream3d.prior.training_state import (
     add_run_arguments,
+    apply_run_arguments,
     begin_training,
     denoiser_optimisation,
     epsilon_loss,
@@ -165,9 +168,9 @@ def train(out: Path, cfg: TrainMultiViewConfig, work: Path | None = None) -> dic
     from dream3d.prior.model import TextToImagePrior
 
     start = time.time()
+    base = TextToImagePrior.from_pretrained(cfg.base)  # a wrong --base fails here, before anything is written
     work, generator = begin_training(out, work, cfg.threads, cfg.seed)
     log: dict = {"config": asdict(cfg)}
-    base = TextToImagePrior.from_pretrained(cfg.base)
     vae, text_encoder, tokenizer, scheduler = base.vae, base.text_encoder, base.tokenizer, base.scheduler
     data = stage(work / "dataset.pt", log, "render", lambda: build_multiview_dataset(cfg.data))
     log["images"] = int(data.images.shape[0])
@@ -203,11 +206,13 @@ def main(argv: list[str] | None = None) -> None:
     base = args.base or TrainMultiViewConfig.base
     cfg = quick_config(base, args.seed) if args.quick else TrainMultiViewConfig(seed=args.seed, base=base)
     cfg.data = replace(cfg.data, seed=args.seed)
-    if args.threads is not None:
-        cfg.threads = args.threads
-    if args.steps is not None:
-        cfg.steps = args.steps
-    log = train(args.out, cfg, args.work_dir)
+    apply_run_arguments(cfg, args)
+    try:
+        log = train(args.out, cfg, args.work_dir)
+    except PriorLoadError as error:
+        print(f"error: --base {cfg.base}: {error}\nPass the text prior to fine-tune, e.g. --base {TrainMultiViewConfig.base}.",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
 

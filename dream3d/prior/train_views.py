@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import encode_dataset, make_scheduler
 from dream3d.prior.training_state import (
     add_run_arguments,
+    apply_run_arguments,
     begin_training,
     denoiser_optimisation,
     epsilon_loss,
@@ -198,9 +200,10 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
     from diffusers import AutoencoderKL
 
     start = time.time()
+    # a wrong --vae-from fails here, before anything is written
+    vae = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae", local_files_only=True).eval().requires_grad_(False)
     work, generator = begin_training(out, work, cfg.threads, cfg.seed)
     log: dict = {"config": asdict(cfg)}
-    vae = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae", local_files_only=True).eval().requires_grad_(False)
     data = stage(work / "dataset.pt", log, "render", lambda: shapes_data.build_dataset(cfg.data))
     log["images"] = len(data)
     latents = encode_dataset(vae, data.images)
@@ -223,11 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     vae_from = args.vae_from or TrainViewsConfig.vae_from
     cfg = quick_config(vae_from, args.seed) if args.quick else TrainViewsConfig(seed=args.seed, vae_from=vae_from)
     cfg.data.seed = args.seed
-    if args.threads is not None:
-        cfg.threads = args.threads
-    if args.steps is not None:
-        cfg.steps = args.steps
-    log = train(args.out, cfg, args.work_dir)
+    apply_run_arguments(cfg, args)
+    try:
+        log = train(args.out, cfg, args.work_dir)
+    except OSError as error:
+        if (Path(cfg.vae_from) / "vae").is_dir():
+            raise
+        print(f"error: --vae-from {cfg.vae_from} has no vae/ folder ({error}).\nPass the text prior whose VAE is shared, "
+              f"e.g. --vae-from {TrainViewsConfig.vae_from}.", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
 

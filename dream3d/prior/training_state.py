@@ -142,6 +142,14 @@ def add_run_arguments(parser, steps: bool = True) -> None:
                         help="stage checkpoints (default: the output folder's name plus .work); a rerun continues")
 
 
+def apply_run_arguments(cfg, args) -> None:
+    """Set ``cfg.threads`` and ``cfg.steps`` from ``add_run_arguments``'s options where given."""
+    if args.threads is not None:
+        cfg.threads = args.threads
+    if getattr(args, "steps", None) is not None:
+        cfg.steps = args.steps
+
+
 def publish(out: Path, write) -> None:
     """Write a prior's folder beside ``out`` (``write(folder)``), then put it in ``out``'s place:
     a stop while writing leaves the previous ``out`` as it was."""
