@@ -1,8 +1,10 @@
 """Options of the export stage (density grid -> mesh -> UVs -> texture -> files)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from dream3d.export.silhouette import SilhouetteConfig
 
 
 @dataclass
@@ -24,6 +26,21 @@ class ExportConfig:
     fill_cavities: bool = True
     """Fill enclosed pockets of low density inside the object before meshing, so the mesh is
     the outer surface only (a NeRF's unseen interior is otherwise meshed as inner shells)."""
+    surface: Literal["density", "solid"] = "density"
+    """``density``: marching cubes of the density at the threshold. ``solid``: the voxels above
+    ``solid_level`` x the threshold (and, for scenes that render their own views, inside the
+    silhouette hull) are cleaned, with tunnels closed, spikes opened, pockets filled and only
+    the largest piece kept; the mesh is the smooth boundary of that solid (``dream3d.export.solid``)."""
+    solid_level: float = 1.0
+    """``solid``: the fraction of the threshold above which a voxel is occupied."""
+    close_voxels: float = 2.0
+    """``solid``: radius in voxels of the closing that fills tunnels and cracks (0 = none)."""
+    open_voxels: float = 1.0
+    """``solid``: radius in voxels of the opening that cuts spikes and threads (0 = none)."""
+    smooth_voxels: float = 1.0
+    """``solid``: standard deviation in voxels of the blur that smooths the solid's boundary."""
+    silhouette: SilhouetteConfig = field(default_factory=SilhouetteConfig)
+    """``solid``: the silhouette hull (Gaussians; other scenes ignore it)."""
     min_component_fraction: float = 0.01
     """Drop disconnected pieces with fewer faces than this fraction of the largest piece."""
     merge_distance: float = 0.1
@@ -61,7 +78,17 @@ def validate_export_config(config: ExportConfig) -> None:
         ("uv_padding", config.uv_padding >= 0, "non-negative"),
         ("dilation", config.dilation >= 0, "non-negative"),
         ("preview_size", config.preview_size >= 16, "at least 16"),
+        ("surface", config.surface in ("density", "solid"), "'density' or 'solid'"),
+        ("solid_level", config.solid_level >= 0.0, "non-negative"),
+        ("close_voxels", 0.0 <= config.close_voxels <= 16.0, "in [0, 16]"),
+        ("open_voxels", 0.0 <= config.open_voxels <= 16.0, "in [0, 16]"),
+        ("smooth_voxels", 0.0 <= config.smooth_voxels <= 8.0, "in [0, 8]"),
+        ("silhouette.min_alpha", 0.0 < config.silhouette.min_alpha < 1.0, "in (0, 1)"),
+        ("silhouette.background_tolerance", 0.0 <= config.silhouette.background_tolerance < 1.0, "in [0, 1)"),
     ]
     for key, ok, rule in checks:
         if not ok:
-            raise ValueError(f"export.{key} must be {rule}, got {getattr(config, key)!r}")
+            value = config
+            for part in key.split("."):
+                value = getattr(value, part)
+            raise ValueError(f"export.{key} must be {rule}, got {value!r}")

@@ -28,6 +28,7 @@ from dream3d.export.formats import texture_to_uint8, write_glb, write_obj
 from dream3d.export.grid import ExportableScene, density_grid, scene_device
 from dream3d.export.isosurface import extract_isosurface, fill_cavities, resolve_threshold
 from dream3d.export.preview import write_preview
+from dream3d.export.solid import solid_surface
 from dream3d.export.texels import texel_surface_points
 from dream3d.export.types import Mesh, UVMesh
 from dream3d.export.uv import unwrap_uv
@@ -119,9 +120,12 @@ def extract_mesh(
     config: ExportConfig,
     device: torch.device | None = None,
     timings: dict[str, float] | None = None,
+    hull: np.ndarray | None = None,
 ) -> tuple[Mesh, float]:
     """Clean world-space mesh of the scene's surface and the density level used.
 
+    ``hull [R,R,R]`` (``config.surface == "solid"`` only): the scene's silhouette hull on the
+    density grid's nodes (``dream3d.export.silhouette``); occupied voxels lie inside it.
     Raises :class:`dream3d.export.types.ExportError` when there is nothing to mesh.
     """
     validate_export_config(config)
@@ -131,9 +135,15 @@ def extract_mesh(
         grid = density_grid(scene, config.resolution, config.bounds_radius, config.chunk_size, device, config.progress)
     with _timed(timings, "isosurface"):
         threshold = resolve_threshold(grid, config.threshold, config.min_auto_threshold)
-        if config.fill_cavities:
-            grid = fill_cavities(grid, threshold)
-        raw = extract_isosurface(grid, threshold)
+        if config.surface == "solid":
+            occupied = grid.values > threshold * config.solid_level
+            if hull is not None:
+                occupied &= hull >= config.silhouette.min_alpha
+            raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels)
+        else:
+            if config.fill_cavities:
+                grid = fill_cavities(grid, threshold)
+            raw = extract_isosurface(grid, threshold)
     with _timed(timings, "cleanup"):
         mesh = cleanup_mesh(
             raw,

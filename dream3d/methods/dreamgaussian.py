@@ -9,6 +9,7 @@ SDEdit targets of its renders with an MSE loss.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from dream3d.cameras import CameraSamplerConfig
 from dream3d.config import RunConfig
@@ -20,6 +21,7 @@ from dream3d.guidance.sds import GuidanceConfig
 from dream3d.methods.common import DistillationConfig, distillation, image_reference, recipe_inputs, require
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.recipe.stage import CameraSchedule, Recipe, Stage
+from dream3d.render.shading import ShadingConfig
 from dream3d.render.splat import SplatConfig
 from dream3d.representations.gaussians import GaussianRepresentation, GaussianSceneConfig
 from dream3d.representations.textured_mesh import TexturedMeshRepresentation, TextureStageConfig
@@ -47,6 +49,11 @@ class DreamGaussianConfig(DistillationConfig):
     """Fractions of stage 1 at which the ramp moves to the next resolution."""
     black_background_probability: float = 0.5
     """Chance of a black (instead of white) background per step."""
+    shading: Optional[ShadingConfig] = None
+    """Shading modes of the Gaussian stage's renders (DreamFusion's albedo / lambertian /
+    textureless, lit with normals from the rendered depth); None renders albedo only, as
+    DreamGaussian does. A prior trained on shaded images reads form from shading: unshaded,
+    the bundled prior's cubes came out as rounded drums (benchmarks/dreamgaussian-quality-experiments.md)."""
     backproject: BackprojectConfig = field(default_factory=BackprojectConfig)
     """Views and visibility tests that colour the mesh's texture."""
     refine_steps: int = 50
@@ -76,7 +83,7 @@ def recipe(config: DreamGaussianRunConfig) -> Recipe:
     stages = [Stage(
         name="gaussians", steps=gaussian_steps, representation=lambda device: GaussianRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera, list(system.resolutions), list(system.resolution_milestones)),
-        reference=reference,
+        shading=system.shading, reference=reference,
     )]
     guidances = {"distill": distillation(system.guidance, gaussian_steps)}
     if system.refine_steps:

@@ -4,8 +4,10 @@ State: the Gaussians' parameters and, as module extra state, the densifier's run
 statistics (per-Gaussian screen-space gradients and visibility counts), so that a resumed
 run densifies exactly as an uninterrupted one. One Adam per parameter (gsplat's layout);
 the position rate decays log-linearly with the step. Training renders are composited over
-a random white or black background (DreamGaussian); evaluation renders over white. The
-mesh comes from the Gaussians' local density and a texture back-projected from renders.
+a random white or black background (DreamGaussian); evaluation renders over white. A
+``lambertian`` or ``textureless`` render is the albedo render lit with normals from its own
+depth (``dream3d.render.depth_shading``), so the prior sees the shading its training images
+had. The mesh comes from the Gaussians' local density and a texture back-projected from renders.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -21,6 +24,7 @@ from dream3d.cameras import Cameras
 from dream3d.export.backproject import BackprojectConfig
 from dream3d.export.config import ExportConfig
 from dream3d.interfaces import MeshAsset, RenderMode
+from dream3d.render.depth_shading import shade
 from dream3d.render.splat import SplatConfig, render_gaussians
 from dream3d.render.types import Render
 from dream3d.scene.gaussians import Densifier, GaussianConfig, GaussianScene
@@ -63,8 +67,11 @@ class GaussianRepresentation(nn.Module):
         return torch.full((3,), 0.0 if black else 1.0, device=self.device)
 
     def render(self, cameras: Cameras, mode: RenderMode = "albedo") -> Render:
-        """Splat the Gaussians (colours are albedo: Gaussians are not shaded)."""
-        return render_gaussians(self.scene, cameras, self.background(), self.config.splat)
+        """Splat the Gaussians' albedo; other modes light it with normals from the rendered depth."""
+        render = render_gaussians(self.scene, cameras, self.background(), self.config.splat)
+        if mode != "albedo":
+            render.rgb = shade(render, cameras, mode)
+        return render
 
     def regularisers(self, render: Render, names: tuple[str, ...]) -> dict[str, Tensor]:
         return {}
@@ -111,13 +118,34 @@ class GaussianRepresentation(nn.Module):
         from dream3d.export.pipeline import extract_mesh, unwrap
         from dream3d.scene.textured_mesh import MeshFrame
 
-        mesh, _ = extract_mesh(self.scene, export_config, self.device)
+        mesh, _ = extract_mesh(self.scene, export_config, self.device, hull=self.silhouette_hull(export_config))
         uv_mesh = unwrap(mesh, export_config)
         texels = texel_surface_points(uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs, size=export_config.texture_size,
                                       vertex_normals=uv_mesh.normals)
         texture, _ = backproject_texture(self.scene, texels, self.config.backproject)
         log.info("Gaussians to mesh: %d faces, %d Gaussians", len(uv_mesh.faces), self.num_gaussians)
         return MeshAsset(uv_mesh, MeshFrame.identity_world(), texture)
+
+    def training_background(self) -> Tensor | None:
+        """The one plain background the prior saw in training, or None when it varied."""
+        black = self.config.black_background_probability
+        if black in (0.0, 1.0):
+            return torch.full((3,), 1.0 - black, device=self.device)
+        return None
+
+    @torch.no_grad()
+    def silhouette_hull(self, export_config: ExportConfig) -> np.ndarray | None:
+        """The Gaussians' silhouette hull on the export grid (``surface: solid`` only)."""
+        from dream3d.export.silhouette import silhouette_hull
+
+        if export_config.surface != "solid" or not export_config.silhouette.enabled:
+            return None
+
+        def render(cameras: Cameras, background: Tensor) -> Render:
+            return render_gaussians(self.scene, cameras, background, self.config.splat)
+
+        return silhouette_hull(render, export_config.resolution, export_config.bounds_radius, export_config.silhouette,
+                               self.training_background(), self.device)
 
     def export(self, run_dir: Path, export_config: ExportConfig) -> dict:
         from dream3d.export.asset import write_mesh_asset

@@ -1,0 +1,139 @@
+"""The ``solid`` surface: cleaned voxel solids, the silhouette hull, and a Gaussian torus whose
+hole holds a background-coloured membrane and whose surroundings hold a floater."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from dream3d.eval.topology import topology
+from dream3d.export.config import ExportConfig, validate_export_config
+from dream3d.export.solid import ball, clean_solid, solid_surface
+from dream3d.export.types import ExportError
+from dream3d.representations.gaussians import GaussianRepresentation, GaussianSceneConfig
+from dream3d.scene.gaussians import GaussianScene
+
+R = 48
+AXIS = np.linspace(-1.0, 1.0, R)
+
+
+def _grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.meshgrid(AXIS, AXIS, AXIS, indexing="ij")
+
+
+def _genus_and_pieces(occupied: np.ndarray) -> tuple[int, int]:
+    mesh = solid_surface(occupied, 1.0)
+    found = topology(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False))
+    assert found.watertight
+    return found.genus, found.components
+
+
+def test_ball_is_the_set_of_voxels_within_the_radius():
+    element = ball(1.0)
+    assert element.shape == (3, 3, 3) and element.sum() == 7  # the centre and its 6 face neighbours
+    assert ball(2.0).sum() == 33
+
+
+def test_a_thin_tunnel_and_a_floater_are_removed_and_a_wide_hole_is_kept():
+    x, y, z = _grid()
+    cube = (np.abs(x) < 0.5) & (np.abs(y) < 0.5) & (np.abs(z) < 0.5)
+    tunnel = (np.abs(x) < 0.03) & (np.abs(y) < 0.03)  # 2 x 2 voxels, through the whole cube along z
+    floater = (x - 0.8) ** 2 + (y - 0.8) ** 2 + (z - 0.8) ** 2 < 0.08 ** 2
+    noisy = (cube & ~tunnel) | floater
+    assert _genus_and_pieces(noisy) == (0, 1)
+    # without the closing and the smoothing the tunnel stays (genus 1)
+    mesh = solid_surface(noisy, 1.0, close_voxels=0.0, open_voxels=0.0, smooth_voxels=0.0)
+    assert topology(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)).genus == 1
+    assert clean_solid(noisy).sum() < noisy.sum() + tunnel.sum()
+    assert not clean_solid(noisy)[floater].any()
+
+    torus = (np.sqrt(x ** 2 + y ** 2) - 0.5) ** 2 + z ** 2 < 0.2 ** 2  # hole radius 0.3: 7 voxels
+    assert _genus_and_pieces(torus) == (1, 1)
+
+
+def test_enclosed_pockets_are_filled():
+    x, y, z = _grid()
+    shell = (x ** 2 + y ** 2 + z ** 2 < 0.6 ** 2) & (x ** 2 + y ** 2 + z ** 2 > 0.4 ** 2)
+    solid = clean_solid(shell)
+    assert solid[R // 2, R // 2, R // 2]
+    mesh = solid_surface(shell, 1.0)
+    radii = np.linalg.norm(mesh.vertices, axis=1)
+    assert radii.min() > 0.5  # no inner shell
+
+
+def test_an_empty_solid_is_an_export_error():
+    with pytest.raises(ExportError, match="no voxel"):
+        solid_surface(np.zeros((R, R, R), dtype=bool), 1.0)
+
+
+def test_solid_options_are_range_checked():
+    with pytest.raises(ValueError, match="export.surface"):
+        validate_export_config(ExportConfig(surface="voxels"))
+    with pytest.raises(ValueError, match="export.silhouette.min_alpha"):
+        bad = ExportConfig()
+        bad.silhouette.min_alpha = 1.5
+        validate_export_config(bad)
+
+
+# ---------------------------------------------------------------- a Gaussian torus
+MAJOR, MINOR = 0.4, 0.15
+GREEN = (0.15, 0.65, 0.2)
+
+
+def _gaussians(points: torch.Tensor, scale: float, opacity: float, rgb) -> tuple[torch.Tensor, ...]:
+    n = points.shape[0]
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1.0
+    return (points, torch.full((n, 3), math.log(scale)), quats,
+            torch.full((n,), math.log(opacity / (1.0 - opacity))), torch.tensor(rgb).expand(n, 3))
+
+
+def torus_with_membrane_and_floater(generator: torch.Generator) -> GaussianScene:
+    """A green torus (major 0.4, minor 0.15, axis z) of Gaussians; a disc of near-white ones
+    fills its hole (invisible over the white training background), and a green clump floats
+    0.5 above it."""
+    n = 4000
+    u, v = torch.rand(n, generator=generator) * 2 * math.pi, torch.rand(n, generator=generator) * 2 * math.pi
+    r = MINOR * torch.rand(n, generator=generator).sqrt() * 0.9
+    ring = torch.stack([(MAJOR + r * torch.cos(v)) * torch.cos(u), (MAJOR + r * torch.cos(v)) * torch.sin(u),
+                        r * torch.sin(v)], -1)
+    m = 600
+    rho, phi = 0.27 * torch.rand(m, generator=generator).sqrt(), torch.rand(m, generator=generator) * 2 * math.pi
+    disc = torch.stack([rho * torch.cos(phi), rho * torch.sin(phi), 0.04 * (torch.rand(m, generator=generator) - 0.5)], -1)
+    clump = torch.tensor([0.0, 0.0, 0.65]) + 0.04 * torch.randn(40, 3, generator=generator)
+    parts = [_gaussians(ring, 0.03, 0.8, GREEN), _gaussians(disc, 0.03, 0.9, (0.97, 0.97, 0.97)),
+             _gaussians(clump, 0.03, 0.8, GREEN)]
+    return GaussianScene.from_tensors(*(torch.cat(tensors) for tensors in zip(*parts)))
+
+
+def _mesh_of(scene: GaussianScene, surface: str) -> trimesh.Trimesh:
+    representation = GaussianRepresentation(GaussianSceneConfig(black_background_probability=0.0), torch.device("cpu"))
+    representation.scene = scene
+    config = ExportConfig(resolution=64, surface=surface, solid_level=1.0 / 16, texture_size=64, progress=False,
+                          preview=False)
+    asset = representation.to_mesh(config)
+    return trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
+
+
+def test_solid_surface_of_gaussians_drops_the_hole_membrane_and_the_floater():
+    scene = torus_with_membrane_and_floater(torch.Generator().manual_seed(0))
+
+    def in_hole(mesh):  # face centres inside the hole, well clear of the tube (inner radius 0.25)
+        centres = mesh.triangles_center
+        return int((np.linalg.norm(centres[:, :2], axis=1) < 0.18).sum())
+
+    def floating(mesh):
+        return int((mesh.triangles_center[:, 2] > 0.4).sum())
+
+    density = _mesh_of(scene, "density")
+    assert in_hole(density) > 0 and floating(density) > 0  # the plain density mesh has both faults
+
+    solid = _mesh_of(scene, "solid")
+    found = topology(solid)
+    assert (found.genus, found.components, found.watertight) == (1, 1, True)
+    assert in_hole(solid) == 0 and floating(solid) == 0
+    outer = np.linalg.norm(solid.vertices[:, :2], axis=1).max()
+    assert abs(outer - (MAJOR + MINOR)) < 0.08
