@@ -91,3 +91,42 @@ def test_resolution_ramp_and_stage_split(tiny_prior_dir):
     assert (gaussians.name, gaussians.steps, refine.name, refine.steps) == ("gaussians", 80, "refine", 20)
     assert recipe.starts() == [0, 80] and refine.init_from == "previous" and refine.guidance == "sdedit"
     assert [gaussians.cameras.resolution(s / 80) for s in (0, 23, 24, 47, 48, 79)] == [32, 32, 48, 48, 64, 64]
+
+
+def _gaussian_ball(n: int = 3000, radius: float = 0.5, rgb=(0.8, 0.3, 0.2)):
+    import math
+
+    from dream3d.scene.gaussians import GaussianScene
+
+    generator = torch.Generator().manual_seed(0)
+    points = torch.nn.functional.normalize(torch.randn(n, 3, generator=generator), dim=-1) * radius
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1.0
+    return GaussianScene.from_tensors(points, torch.full((n, 3), math.log(0.04)), quats,
+                                      torch.full((n,), 3.0), torch.tensor(rgb).expand(n, 3))
+
+
+def test_gaussian_stage_lights_its_renders_with_the_sampled_shading_mode():
+    """Lambertian: albedo x (0.35 + 0.65 max(0, n.l)), brighter towards the upper-left light;
+    textureless: the same intensity on white albedo."""
+    from dream3d.methods import build_recipe, load_config
+    from dream3d.representations.gaussians import GaussianRepresentation, GaussianSceneConfig
+
+    representation = GaussianRepresentation(GaussianSceneConfig(black_background_probability=0.0), torch.device("cpu"))
+    representation.scene = _gaussian_ball()
+    representation.eval()
+    cameras = orbit_cameras(1, elevation=20.0, height=48, width=48)
+    with torch.no_grad():
+        albedo, lit, plain = (representation.render(cameras, mode) for mode in ("albedo", "lambertian", "textureless"))
+    solid = albedo.alpha[0, ..., 0] > 0.99
+    ratio = lit.rgb[0][solid] / albedo.rgb[0][solid]
+    assert ratio.min() > 0.35 - 0.02 and ratio.max() < 1.0 + 1e-4
+    torch.testing.assert_close(ratio[:, 0], ratio[:, 1], atol=0.02, rtol=0.0)  # one intensity per pixel
+    intensity = plain.rgb[0, ..., 0]
+    upper_left, lower_right = intensity[:24, :24][solid[:24, :24]], intensity[24:, 24:][solid[24:, 24:]]
+    assert upper_left.mean() > lower_right.mean() + 0.2
+    torch.testing.assert_close(plain.rgb[0][solid][:, 0], plain.rgb[0][solid][:, 2])  # white albedo: grey
+
+    config = load_config(REPO / "configs/dreamgaussian.yaml", ["system.shading={probabilities: [0.2, 0.7, 0.1]}"])
+    assert build_recipe(config).stages[0].shading.probabilities == (0.2, 0.7, 0.1)
+    assert build_recipe(load_config(REPO / "configs/dreamgaussian.yaml", [])).stages[0].shading is None

@@ -37,8 +37,9 @@ class SilhouetteConfig:
 
     enabled: bool = True
     """Intersect the solid with the silhouette hull (scenes that render their own views only)."""
-    rig: BackprojectConfig = field(default_factory=lambda: BackprojectConfig(resolution=128))
-    """The views: rings of azimuths at a few elevations, and the poles."""
+    rig: BackprojectConfig = field(default_factory=lambda: BackprojectConfig(resolution=96))
+    """The views: rings of azimuths at a few elevations, and the poles (96 px: about one pixel per
+    voxel of a 96^3 export grid; rendering is most of the hull's cost)."""
     min_alpha: float = 0.5
     """A grid node is inside when its projection is at least this much foreground in every view."""
     background_tolerance: float = 0.3

@@ -50,10 +50,11 @@ class DreamGaussianConfig(DistillationConfig):
     black_background_probability: float = 0.5
     """Chance of a black (instead of white) background per step."""
     shading: Optional[ShadingConfig] = None
-    """Shading modes of the Gaussian stage's renders (DreamFusion's albedo / lambertian /
-    textureless, lit with normals from the rendered depth); None renders albedo only, as
-    DreamGaussian does. A prior trained on shaded images reads form from shading: unshaded,
-    the bundled prior's cubes came out as rounded drums (benchmarks/dreamgaussian-quality-experiments.md)."""
+    """Chances of DreamFusion's albedo / lambertian / textureless renders in the Gaussian stage
+    (``probabilities`` only: the light is the one fixed light of ``dream3d.render.light``, the
+    normals come from the rendered depth). None renders albedo only, as DreamGaussian does; with
+    the bundled prior, shading did not change which shapes form
+    (``benchmarks/dreamgaussian-quality-experiments.md``)."""
     backproject: BackprojectConfig = field(default_factory=BackprojectConfig)
     """Views and visibility tests that colour the mesh's texture."""
     refine_steps: int = 50
