@@ -170,6 +170,9 @@ def test_out_of_vocabulary_prompt_is_refused_before_anything_loads(tmp_path):
     ("system.camera.height=0", "system.camera.height must be in [8, 1024]"),
     ("export.resolution=0", "export.resolution must be"),
     ("system.guidance.guidance_scale=-1", "guidance_scale must be >= 0"),
+    ("export.surface=voxels", "export.surface"),
+    ("export.close_voxels=100", "export.close_voxels must be in [0, 16]"),
+    ("export.silhouette.min_alpha=1.5", "export.silhouette.min_alpha must be in (0, 1)"),
 ])
 def test_bad_values_are_refused_before_work(override, message, tmp_path, capsys):
     code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "r"), override)
