@@ -64,6 +64,18 @@ def test_enclosed_pockets_are_filled():
     assert radii.min() > 0.5  # no inner shell
 
 
+def test_a_cave_whose_mouth_the_smoothing_closes_leaves_no_inner_shell():
+    x, y, z = _grid()
+    r = np.sqrt(x ** 2 + y ** 2 + z ** 2)
+    mouth = (np.abs(x) < 0.03) & (np.abs(y) < 0.03) & (z > 0)  # 2 x 2 voxels, from the cave up and out
+    caved = (r < 0.6) & ~(r < 0.3) & ~mouth
+    assert not clean_solid(caved, 0.0, 0.0)[R // 2, R // 2, R // 2]  # the cave is open: not filled
+    mesh = solid_surface(caved, 1.0, close_voxels=0.0, open_voxels=0.0, smooth_voxels=1.0)
+    found = topology(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False))
+    assert (found.components, found.genus) == (1, 0)
+    assert np.linalg.norm(mesh.vertices, axis=1).min() > 0.5
+
+
 def test_an_empty_solid_is_an_export_error():
     with pytest.raises(ExportError, match="no voxel"):
         solid_surface(np.zeros((R, R, R), dtype=bool), 1.0)

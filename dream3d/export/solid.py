@@ -11,7 +11,8 @@ morphological operators of Serra's *Image Analysis and Mathematical Morphology* 
 - enclosed pockets are filled, and only the largest connected piece is kept, so no floater
   survives;
 - the boundary is the 0.5 level of the solid's indicator blurred by a Gaussian of
-  ``smooth_voxels`` (marching cubes on a step function gives a staircase).
+  ``smooth_voxels`` (marching cubes on a step function gives a staircase), with the pockets
+  that the blur encloses filled again.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from dream3d.export.grid import DensityGrid
-from dream3d.export.isosurface import extract_isosurface
+from dream3d.export.isosurface import extract_isosurface, fill_cavities
 from dream3d.export.types import ExportError, Mesh
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def solid_surface(occupied: np.ndarray, radius: float, close_voxels: float = 2.0
     if not solid.any():
         raise ExportError("Nothing to export: no voxel is left of the solid once it is cleaned. Try a lower "
                           "`export.threshold`, smaller `export.close_voxels`/`export.open_voxels`, or train longer.")
-    indicator = solid.astype(np.float32)
+    indicator = DensityGrid(solid.astype(np.float32), radius)
     if smooth_voxels > 0:
-        indicator = ndimage.gaussian_filter(indicator, smooth_voxels)
-    return extract_isosurface(DensityGrid(indicator, radius), 0.5)
+        # A pocket joined to the outside only through a voxel's edge or corner is not filled
+        # above (6-connected); the blur closes that gap and would leave it as an inner shell.
+        indicator = fill_cavities(DensityGrid(ndimage.gaussian_filter(indicator.values, smooth_voxels), radius), 0.5)
+    return extract_isosurface(indicator, 0.5)
