@@ -3,7 +3,8 @@
 Stage ``gaussians``: SDS with a deterministic, linearly falling timestep, a render-resolution
 ramp and a random white or black background, with adaptive densification (gsplat's
 ``DefaultStrategy``). Stage ``refine`` (the last ``refine_steps`` steps) starts from the mesh
-of the Gaussians' local density with a back-projected texture, and pulls the texture towards
+of the Gaussians (their density level, or by default the cleaned solid inside their silhouette
+hull: ``export.surface``) with a back-projected texture, and pulls the texture towards
 SDEdit targets of its renders with an MSE loss.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dream3d.scene.gaussians import GaussianConfig
 
 @dataclass
 class DreamGaussianConfig(DistillationConfig):
-    """A DreamGaussian run: Gaussians by SDS, mesh by density query, UV refinement. With
+    """A DreamGaussian run: Gaussians by SDS, a mesh of them, UV refinement. With
     ``--image`` and a view-conditioned prior, DreamGaussian's image mode: Zero123 SDS on
     views around the input image's camera, plus the reference view's loss."""
 
@@ -72,7 +73,7 @@ class DreamGaussianRunConfig(RunConfig):
     system: DreamGaussianConfig = field(default_factory=DreamGaussianConfig)
     """The method's settings."""
     export: ExportConfig = field(default_factory=ExportConfig)
-    """Mesh extraction (density query) and the files."""
+    """Mesh extraction (density, or the solid inside the silhouette hull) and the files."""
 
 
 def recipe(config: DreamGaussianRunConfig) -> Recipe:

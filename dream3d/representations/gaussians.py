@@ -7,7 +7,9 @@ the position rate decays log-linearly with the step. Training renders are compos
 a random white or black background (DreamGaussian); evaluation renders over white. A
 ``lambertian`` or ``textureless`` render is the albedo render lit with normals from its own
 depth (``dream3d.render.depth_shading``), so the prior sees the shading its training images
-had. The mesh comes from the Gaussians' local density and a texture back-projected from renders.
+had. The mesh comes from the Gaussians' local density (``export.surface: density``) or from
+the cleaned solid inside their silhouette hull (``solid``), with a texture back-projected from
+renders.
 """
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ class GaussianRepresentation(nn.Module):
     # ------------------------------------------------------------ meshes
     @torch.no_grad()
     def to_mesh(self, export_config: ExportConfig) -> MeshAsset:
-        """Mesh by local density query, UVs, and a texture back-projected from renders."""
+        """Mesh (density level, or the solid inside the silhouette hull), UVs, and a texture
+        back-projected from renders."""
         from dream3d.export import texel_surface_points
         from dream3d.export.backproject import backproject_texture
         from dream3d.export.pipeline import extract_mesh, unwrap
