@@ -72,6 +72,14 @@ def backprojection_cameras(config: BackprojectConfig) -> Cameras:
     return Cameras.from_spherical(elevation_t, azimuth_t, distance, config.fovy, config.resolution, config.resolution)
 
 
+def sample_at_pixels(images: Tensor, uv: Tensor) -> Tensor:
+    """``images [B,C,H,W]`` read bilinearly at pixel positions ``uv [B,K,2]`` (x right, y down,
+    pixel centres at +0.5) -> ``[B,C,K]``; zero outside the image."""
+    height, width = images.shape[-2:]
+    grid = torch.stack([2.0 * uv[..., 0] / width - 1.0, 2.0 * uv[..., 1] / height - 1.0], -1)[:, None]  # [B,1,K,2]
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, :, 0]
+
+
 def _index(cameras: Cameras, idx: slice) -> Cameras:
     return Cameras(cameras.c2w[idx], cameras.fovy[idx], cameras.elevation[idx], cameras.azimuth[idx],
                    cameras.distance[idx], cameras.height, cameras.width)
@@ -93,8 +101,7 @@ def backproject_colours(scene: object, points: Tensor, normals: Tensor, config: 
         uv, z = cams.project(points[None].expand(B, -1, -1))  # [B,K,2], [B,K]
         # premultiplied colour and opacity, bilinear; depth and opacity at the nearest pixel
         image = torch.cat([views.rgb, views.alpha], -1).permute(0, 3, 1, 2).float()  # [B,4,H,W]
-        grid = torch.stack([2.0 * uv[..., 0] / W - 1.0, 2.0 * uv[..., 1] / H - 1.0], -1)[:, None]  # [B,1,K,2]
-        sampled = F.grid_sample(image, grid, mode="bilinear", align_corners=False)[:, :, 0]  # [B,4,K]
+        sampled = sample_at_pixels(image, uv)  # [B,4,K]
         col, row = uv[..., 0].floor().long(), uv[..., 1].floor().long()
         on_image = (col >= 0) & (col < W) & (row >= 0) & (row < H) & (z > 0)
         flat = (row.clamp(0, H - 1) * W + col.clamp(0, W - 1))  # [B,K]

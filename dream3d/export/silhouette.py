@@ -19,11 +19,10 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from dream3d.cameras import Cameras
-from dream3d.export.backproject import BackprojectConfig, backprojection_cameras
+from dream3d.export.backproject import BackprojectConfig, backprojection_cameras, sample_at_pixels
 from dream3d.export.grid import grid_rows
 from dream3d.render.types import Render
 
@@ -59,27 +58,29 @@ def foreground(render: Render, background: Optional[Tensor], tolerance: float) -
 
 @torch.no_grad()
 def silhouette_hull(render: Renderer, resolution: int, radius: float, config: SilhouetteConfig,
-                    background: Optional[Tensor] = None, device: torch.device | None = None) -> np.ndarray:
+                    background: Optional[Tensor] = None, device: torch.device | None = None,
+                    chunk_size: int = 262144) -> np.ndarray:
     """Per grid node of a ``resolution^3`` grid over ``[-radius, radius]^3`` (the density grid's
     layout), the smallest foreground value of its projections into the rig's views, ``[R,R,R]``.
 
     ``background [3]``: the one plain colour the scene was trained on (None: alpha alone).
-    Nodes that project outside a view are outside the hull.
+    Nodes that project outside a view, or behind it, are outside the hull. The views are
+    rendered once; the grid is projected into them ``chunk_size`` nodes at a time.
     """
     device = device or torch.device("cpu")
     cameras = backprojection_cameras(config.rig).to(device)
-    points = grid_rows(resolution, radius, 0, resolution * resolution, device).reshape(-1, 3)  # [N,3]
-    hull = torch.ones(points.shape[0], device=device)
     plain = torch.ones(3, device=device) if background is None else background.to(device)
     per_batch = config.rig.views_per_batch
-    for start in range(0, len(cameras), per_batch):
-        views = cameras[start:start + per_batch]
-        rendered = render(views, plain)
-        mask = foreground(rendered, background, config.background_tolerance)  # [B,H,W]
-        uv, depth = views.project(points[None].expand(len(views), -1, -1))  # [B,N,2], [B,N]
-        grid = torch.stack([2.0 * uv[..., 0] / views.width - 1.0, 2.0 * uv[..., 1] / views.height - 1.0], -1)
-        sampled = F.grid_sample(mask[:, None], grid[:, None], mode="bilinear", padding_mode="zeros",
-                                align_corners=False)[:, 0, 0]  # [B,N]
+    masks = torch.cat([foreground(render(cameras[start:start + per_batch], plain), background,
+                                  config.background_tolerance)
+                       for start in range(0, len(cameras), per_batch)])[:, None]  # [V,1,H,W]
+    rows_per_chunk = max(1, chunk_size // resolution)
+    hull = np.empty((resolution * resolution, resolution), dtype=np.float32)
+    for start in range(0, resolution * resolution, rows_per_chunk):
+        stop = min(start + rows_per_chunk, resolution * resolution)
+        points = grid_rows(resolution, radius, start, stop, device).reshape(-1, 3)  # [K,3]
+        uv, depth = cameras.project(points[None].expand(len(cameras), -1, -1))  # [V,K,2], [V,K]
+        sampled = sample_at_pixels(masks, uv)[:, 0]  # [V,K]
         sampled = torch.where(depth > 0, sampled, torch.zeros_like(sampled))
-        hull = torch.minimum(hull, sampled.amin(0))
-    return hull.reshape(resolution, resolution, resolution).cpu().numpy()
+        hull[start:stop] = sampled.amin(0).reshape(stop - start, resolution).cpu().numpy()
+    return hull.reshape(resolution, resolution, resolution)

@@ -148,7 +148,7 @@ class GaussianRepresentation(nn.Module):
             return render_gaussians(self.scene, cameras, background, self.config.splat)
 
         return silhouette_hull(render, export_config.resolution, export_config.bounds_radius, export_config.silhouette,
-                               self.training_background(), self.device)
+                               self.training_background(), self.device, export_config.chunk_size)
 
     def export(self, run_dir: Path, export_config: ExportConfig) -> dict:
         from dream3d.export.asset import write_mesh_asset
