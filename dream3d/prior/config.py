@@ -20,3 +20,6 @@ class PriorConfig:
     """A local diffusers folder or a hub id (e.g. stabilityai/stable-diffusion-2-1-base)."""
     half_precision: bool = True
     """Run the prior in fp16 on CUDA (always fp32 on CPU)."""
+    trace_unet: bool = True
+    """On a CPU, replay the frozen UNet's forward from a TorchScript trace (one per input shape):
+    the same result, bit for bit, about 0.75x the time (``dream3d.prior.traced_unet``)."""

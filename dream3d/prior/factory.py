@@ -14,6 +14,7 @@ from dream3d.image_input import ImageInputConfig, load_image_input
 from dream3d.interfaces import Condition, Prior
 from dream3d.prior.config import PriorConfig
 from dream3d.prior.image_condition import ImageCondition, ReferenceView
+from dream3d.prior.latent import LatentDiffusionPrior
 from dream3d.prior.model import TextToImagePrior
 from dream3d.prior.multiview import MultiViewPrior
 from dream3d.prior.multiview_condition import build_multiview_condition
@@ -46,7 +47,10 @@ def prior_dtype(config: PriorConfig, device: torch.device) -> torch.dtype:
 
 def build_prior(config: PriorConfig, device: torch.device) -> Prior:
     """Load the frozen prior named by ``config``."""
-    return PRIORS[config.type](config.pretrained, device=device, dtype=prior_dtype(config, device))
+    prior = PRIORS[config.type](config.pretrained, device=device, dtype=prior_dtype(config, device))
+    if isinstance(prior, LatentDiffusionPrior):
+        prior.traced_unet.enabled = config.trace_unet
+    return prior
 
 
 def build_condition(prior: Prior, config: PriorConfig, prompt: str, negative_prompt: str,

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from dream3d.prior.source import resolve_source
+from dream3d.prior.traced_unet import TracedUNet
 
 
 @dataclass
@@ -50,6 +51,17 @@ class LatentDiffusionPrior(nn.Module):
                 module.eval()
         alphas_cumprod = torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float32)
         self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)  # [T]
+        self.traced_unet = TracedUNet()
+        """Traces of the UNet's forward, used on a CPU where nothing can change it (``traced_unet.py``)."""
+
+    def _apply(self, fn, recurse: bool = True):
+        self.traced_unet.reset()  # a trace holds the tensors from before a move or a cast
+        return super()._apply(fn, recurse)
+
+    def unet_forward(self, sample: Tensor, timesteps: Tensor, context: Tensor,
+                     class_labels: Tensor | None = None) -> Tensor:
+        """The UNet's noise prediction (through a trace where that is exact)."""
+        return self.traced_unet(self.unet, sample, timesteps, context, class_labels)
 
     @property
     def device(self) -> torch.device:

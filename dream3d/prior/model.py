@@ -89,8 +89,6 @@ class TextToImagePrior(LatentDiffusionPrior):
         """
         sample = noisy_latents if conditioning.concat is None else torch.cat([noisy_latents, conditioning.concat], dim=1)
         labels = conditioning.class_labels
-        eps = self.unet(
-            sample.to(self.dtype), timesteps, encoder_hidden_states=conditioning.context.to(self.dtype),
-            class_labels=None if labels is None else labels.to(self.dtype),
-        ).sample
+        eps = self.unet_forward(sample.to(self.dtype), timesteps, conditioning.context.to(self.dtype),
+                                None if labels is None else labels.to(self.dtype))
         return eps.float()

@@ -130,5 +130,5 @@ class ViewConditionedPrior(LatentDiffusionPrior):
         if conditioning.concat is None:
             raise ValueError("A view-conditioned prior needs the reference latents (Conditioning.concat).")
         sample = torch.cat([noisy_latents, conditioning.concat.to(noisy_latents.dtype)], dim=1)
-        eps = self.unet(sample.to(self.dtype), timesteps, encoder_hidden_states=conditioning.context.to(self.dtype)).sample
+        eps = self.unet_forward(sample.to(self.dtype), timesteps, conditioning.context.to(self.dtype))
         return eps.float()

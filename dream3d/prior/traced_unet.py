@@ -1,0 +1,83 @@
+"""A frozen UNet's inference forward, traced once per input signature (TorchScript).
+
+A bundled prior's UNet is small: at 16x16 latents most of its forward on a CPU is Python
+and dispatch overhead between a few hundred small kernels. ``torch.jit.trace`` records
+those kernels once and replays them without the Python, with the module's own parameters
+(nothing is copied), so the output is the eager one bit for bit (``tests/test_traced_unet.py``)
+at about 0.75x the time (``benchmarks/dreamgaussian-speed-2.md``).
+
+A trace freezes Python-level decisions, so it is used only where they cannot change:
+no gradient is being recorded, the UNet carries no adapter (VSD adds a LoRA in place) and
+no trainable parameter, no class labels are passed, and the tensors live on a CPU (CUDA
+has its own graph tools). Each input signature (shapes, dtype) gets its own trace.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
+
+
+class _UNetCall(nn.Module):
+    """``unet(sample, t, encoder_hidden_states=context)`` as a plain tensor function."""
+
+    def __init__(self, unet: nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample: Tensor, timesteps: Tensor, context: Tensor) -> Tensor:
+        return self.unet(sample, timesteps, encoder_hidden_states=context).sample
+
+
+class TracedUNet:
+    """Calls a diffusers UNet, through a cached trace where that is safe, else eagerly."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._unet: nn.Module | None = None
+        self._traces: dict[tuple, torch.jit.ScriptModule] = {}
+
+    def reset(self) -> None:
+        """Forget every trace (the UNet moved, or changed)."""
+        self._traces.clear()
+
+    def usable(self, unet: nn.Module, sample: Tensor, class_labels: Tensor | None) -> bool:
+        """Whether a trace gives the eager result for this call."""
+        return (self.enabled and not torch.is_grad_enabled() and class_labels is None
+                and sample.device.type == "cpu"
+                and not getattr(unet, "peft_config", None)
+                and not any(p.requires_grad for p in unet.parameters()))
+
+    def __call__(self, unet: nn.Module, sample: Tensor, timesteps: Tensor, context: Tensor,
+                 class_labels: Tensor | None = None) -> Tensor:
+        """``unet``'s prediction for ``sample [B,C,h,w]`` at ``timesteps [B]`` given ``context [B,L,D]``."""
+        if unet is not self._unet or not self.usable(unet, sample, class_labels):
+            self.reset()  # another UNet, or this one changed (an adapter added): trace afresh later
+            self._unet = unet
+        if not self.usable(unet, sample, class_labels):
+            return unet(sample, timesteps, encoder_hidden_states=context, class_labels=class_labels).sample
+        key = tuple((tuple(x.shape), x.dtype) for x in (sample, timesteps, context))
+        traced = self._traces.get(key)
+        if traced is None:
+            traced = self._trace(unet, sample, timesteps, context)
+            if traced is None:
+                return self(unet, sample, timesteps, context)
+            self._traces[key] = traced
+        return traced(sample, timesteps, context)
+
+    def _trace(self, unet: nn.Module, *inputs: Tensor) -> torch.jit.ScriptModule | None:
+        """A trace of ``unet`` on ``inputs``; None (and tracing off from then on) where this torch
+        cannot trace it: ``torch.jit`` is deprecated, and a later torch may drop it."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.trace(_UNetCall(unet), inputs, check_trace=False)
+        except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
+            log.warning("The UNet runs eagerly: tracing it failed (%s: %s).", type(error).__name__, error)
+            self.enabled = False
+            return None
