@@ -161,3 +161,46 @@ def test_normals_only_where_the_weight_counts_stay_within_the_stated_bound():
     assert 0 < difference <= 24 * 1e-2
     torch.testing.assert_close(renders[0.0]["albedo"].rgb, renders[1e-2]["albedo"].rgb, rtol=0, atol=0)
     assert abs(float((full.extras["orientation"] - pruned.extras["orientation"]).detach())) <= 24 * 1e-2
+
+
+class TwoToneBall(ConstantField):
+    """A dense ball of radius 0.6: a red shell around a blue core (radius 0.3) that no view sees."""
+
+    def forward(self, points):
+        radius = points.norm(dim=-1)
+        core = (radius < 0.3).float()[:, None]
+        colour = core * torch.tensor([0.0, 0.0, 1.0]) + (1 - core) * torch.tensor([1.0, 0.0, 0.0])
+        return torch.where(radius < 0.6, 40.0, 0.0), colour
+
+
+@torch.no_grad()
+def test_early_stopping_matches_compositing_every_sample_within_eps():
+    """Evaluation renders stop opaque rays (T < eps): the image moves by at most about eps, and
+    the samples behind the front surface are never queried."""
+    cameras = orbit_cameras(3, elevation=20.0, distance=2.5, height=24, width=24)
+    renders = {}
+    for eps in (0.0, 1e-4):
+        renderer = make_renderer(TwoToneBall(0.0), occupancy=True, n_samples=64)
+        renderer.config.early_stop_eps = eps
+        renderer.occupancy.update(0, renderer.field.density, force=True)
+        renders[eps] = renderer(cameras)
+    full, early = renders[0.0], renders[1e-4]
+    # the weight left behind is under eps: colours move by less than eps, depths by eps x far (3.5)
+    torch.testing.assert_close(early.rgb, full.rgb, atol=1.1e-4, rtol=0)
+    torch.testing.assert_close(early.alpha, full.alpha, atol=1.1e-4, rtol=0)
+    torch.testing.assert_close(early.depth, full.depth, atol=3.5e-4, rtol=0)
+    assert early.extras["samples_queried"] < 0.6 * full.extras["samples_queried"]
+    opaque = full.alpha[..., 0] > 0.999
+    assert opaque.sum() > 50 and early.rgb[opaque][:, 2].max() < 1e-3  # only the red front shows
+
+
+@torch.no_grad()
+def test_early_stopping_changes_nothing_on_a_ray_that_stays_transparent():
+    cameras = orbit_cameras(1, height=8, width=8)
+    full, early = make_renderer(ConstantField(0.3)), make_renderer(ConstantField(0.3))
+    full.config.early_stop_eps = 0.0
+    a, b = full(cameras), early(cameras)
+    assert early.marches_early("albedo") and not full.marches_early("albedo")
+    torch.testing.assert_close(b.rgb, a.rgb, atol=1e-6, rtol=0)
+    torch.testing.assert_close(b.depth, a.depth, atol=1e-5, rtol=0)
+    assert a.extras["samples_queried"] == b.extras["samples_queried"]
