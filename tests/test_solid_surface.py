@@ -149,3 +149,23 @@ def test_solid_surface_of_gaussians_drops_the_hole_membrane_and_the_floater():
     assert in_hole(solid) == 0 and floating(solid) == 0
     outer = np.linalg.norm(solid.vertices[:, :2], axis=1).max()
     assert abs(outer - (MAJOR + MINOR)) < 0.08
+
+
+def test_carving_projects_only_occupied_nodes_and_equals_the_whole_hull():
+    """``carve`` tests the occupied nodes alone; the result is the occupied set intersected with
+    the hull computed at every node of the grid."""
+    from dream3d.export.grid import grid_rows
+    from dream3d.export.silhouette import SilhouetteConfig, carve, render_silhouettes
+    from dream3d.render.splat import SplatConfig, render_gaussians
+
+    scene = torus_with_membrane_and_floater(torch.Generator().manual_seed(0))
+    views = render_silhouettes(lambda cameras, background: render_gaussians(scene, cameras, background, SplatConfig()),
+                               SilhouetteConfig(), background=torch.ones(3))
+    resolution, radius = 40, 1.0
+    points = grid_rows(resolution, radius, 0, resolution * resolution, torch.device("cpu")).reshape(-1, 3)
+    whole = (views.hull_at(points, chunk_size=5000) >= 0.5).numpy().reshape((resolution,) * 3)
+    with torch.no_grad():
+        occupied = (scene.density(points) > 0.05).numpy().reshape((resolution,) * 3)
+    carved = carve(occupied, radius, views, 0.5, chunk_size=777)
+    assert 0 < carved.sum() < occupied.sum()  # the membrane and the floater go
+    np.testing.assert_array_equal(carved, occupied & whole)

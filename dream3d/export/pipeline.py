@@ -28,6 +28,7 @@ from dream3d.export.formats import texture_to_uint8, write_glb, write_obj
 from dream3d.export.grid import ExportableScene, density_grid, scene_device
 from dream3d.export.isosurface import extract_isosurface, fill_cavities, resolve_threshold
 from dream3d.export.preview import write_preview
+from dream3d.export.silhouette import SilhouetteViews, carve
 from dream3d.export.solid import solid_surface
 from dream3d.export.texels import texel_surface_points
 from dream3d.export.types import Mesh, UVMesh
@@ -120,12 +121,12 @@ def extract_mesh(
     config: ExportConfig,
     device: torch.device | None = None,
     timings: dict[str, float] | None = None,
-    hull: np.ndarray | None = None,
+    hull: SilhouetteViews | None = None,
 ) -> tuple[Mesh, float]:
     """Clean world-space mesh of the scene's surface and the density level used.
 
-    ``hull [R,R,R]`` (``config.surface == "solid"`` only): the scene's silhouette hull on the
-    density grid's nodes (``dream3d.export.silhouette``); occupied voxels lie inside it.
+    ``hull`` (``config.surface == "solid"`` only): the scene's silhouettes
+    (``dream3d.export.silhouette``); occupied voxels lie inside their hull.
     Raises :class:`dream3d.export.types.ExportError` when there is nothing to mesh.
     """
     validate_export_config(config)
@@ -138,7 +139,7 @@ def extract_mesh(
         if config.surface == "solid":
             occupied = grid.values > threshold * config.solid_level
             if hull is not None:
-                occupied &= hull >= config.silhouette.min_alpha
+                occupied = carve(occupied, grid.radius, hull, config.silhouette.min_alpha, config.chunk_size)
             raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels)
         else:
             if config.fill_cavities:

@@ -23,7 +23,6 @@ from torch import Tensor
 
 from dream3d.cameras import Cameras
 from dream3d.export.backproject import BackprojectConfig, backprojection_cameras, sample_at_pixels
-from dream3d.export.grid import grid_rows
 from dream3d.render.types import Render
 
 Renderer = Callable[[Cameras, Tensor], Render]
@@ -56,16 +55,33 @@ def foreground(render: Render, background: Optional[Tensor], tolerance: float) -
     return torch.where(difference > tolerance, alpha, torch.zeros_like(alpha))
 
 
+@dataclass
+class SilhouetteViews:
+    """The rig's soft foreground masks ``[V,1,H,W]`` and their cameras, rendered once."""
+
+    masks: Tensor
+    cameras: Cameras
+
+    @torch.no_grad()
+    def hull_at(self, points: Tensor, chunk_size: int = 262144) -> Tensor:
+        """The smallest foreground value ``[K]`` of world ``points [K,3]`` over the views; a point
+        outside a view, or behind it, is outside the hull. ``chunk_size`` points at a time."""
+        cameras = self.cameras.to(points.device)
+        values = []
+        for start in range(0, points.shape[0], chunk_size):
+            chunk = points[start:start + chunk_size]
+            uv, depth = cameras.project(chunk[None].expand(len(cameras), -1, -1))  # [V,K,2], [V,K]
+            sampled = sample_at_pixels(self.masks, uv)[:, 0]  # [V,K]
+            values.append(torch.where(depth > 0, sampled, torch.zeros_like(sampled)).amin(0))
+        return torch.cat(values) if values else points.new_zeros(0)
+
+
 @torch.no_grad()
-def silhouette_hull(render: Renderer, resolution: int, radius: float, config: SilhouetteConfig,
-                    background: Optional[Tensor] = None, device: torch.device | None = None,
-                    chunk_size: int = 262144) -> np.ndarray:
-    """Per grid node of a ``resolution^3`` grid over ``[-radius, radius]^3`` (the density grid's
-    layout), the smallest foreground value of its projections into the rig's views, ``[R,R,R]``.
+def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: Optional[Tensor] = None,
+                       device: torch.device | None = None) -> SilhouetteViews:
+    """The rig's views of a scene as soft foreground masks.
 
     ``background [3]``: the one plain colour the scene was trained on (None: alpha alone).
-    Nodes that project outside a view, or behind it, are outside the hull. The views are
-    rendered once; the grid is projected into them ``chunk_size`` nodes at a time.
     """
     device = device or torch.device("cpu")
     cameras = backprojection_cameras(config.rig).to(device)
@@ -74,13 +90,18 @@ def silhouette_hull(render: Renderer, resolution: int, radius: float, config: Si
     masks = torch.cat([foreground(render(cameras[start:start + per_batch], plain), background,
                                   config.background_tolerance)
                        for start in range(0, len(cameras), per_batch)])[:, None]  # [V,1,H,W]
-    rows_per_chunk = max(1, chunk_size // resolution)
-    hull = np.empty((resolution * resolution, resolution), dtype=np.float32)
-    for start in range(0, resolution * resolution, rows_per_chunk):
-        stop = min(start + rows_per_chunk, resolution * resolution)
-        points = grid_rows(resolution, radius, start, stop, device).reshape(-1, 3)  # [K,3]
-        uv, depth = cameras.project(points[None].expand(len(cameras), -1, -1))  # [V,K,2], [V,K]
-        sampled = sample_at_pixels(masks, uv)[:, 0]  # [V,K]
-        sampled = torch.where(depth > 0, sampled, torch.zeros_like(sampled))
-        hull[start:stop] = sampled.amin(0).reshape(stop - start, resolution).cpu().numpy()
-    return hull.reshape(resolution, resolution, resolution)
+    return SilhouetteViews(masks, cameras)
+
+
+def carve(occupied: np.ndarray, radius: float, views: SilhouetteViews, min_alpha: float,
+          chunk_size: int = 262144) -> np.ndarray:
+    """``occupied [R,R,R]`` (grid nodes over ``[-radius, radius]^3``, the density grid's layout)
+    without the nodes outside the silhouette hull (smallest foreground below ``min_alpha``).
+    Only occupied nodes are projected."""
+    nodes = np.argwhere(occupied)  # [K,3] of (i, j, k)
+    axis = torch.linspace(-radius, radius, occupied.shape[0], device=views.masks.device)  # as grid_rows
+    points = axis[torch.from_numpy(nodes).to(axis.device)]  # [K,3]
+    inside = (views.hull_at(points, chunk_size) >= min_alpha).cpu().numpy()
+    carved = np.zeros_like(occupied)
+    carved[tuple(nodes[inside].T)] = True
+    return carved

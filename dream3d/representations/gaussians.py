@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from dream3d.cameras import Cameras
 from dream3d.export.backproject import BackprojectConfig
 from dream3d.export.config import ExportConfig
+from dream3d.export.silhouette import SilhouetteViews
 from dream3d.interfaces import MeshAsset, RenderMode
 from dream3d.render.depth_shading import shade
 from dream3d.render.splat import SplatConfig, render_gaussians
@@ -137,9 +137,9 @@ class GaussianRepresentation(nn.Module):
         return None
 
     @torch.no_grad()
-    def silhouette_hull(self, export_config: ExportConfig) -> np.ndarray | None:
-        """The Gaussians' silhouette hull on the export grid (``surface: solid`` only)."""
-        from dream3d.export.silhouette import silhouette_hull
+    def silhouette_hull(self, export_config: ExportConfig) -> SilhouetteViews | None:
+        """The Gaussians' silhouettes, whose hull bounds the solid (``surface: solid`` only)."""
+        from dream3d.export.silhouette import render_silhouettes
 
         if export_config.surface != "solid" or not export_config.silhouette.enabled:
             return None
@@ -147,8 +147,7 @@ class GaussianRepresentation(nn.Module):
         def render(cameras: Cameras, background: Tensor) -> Render:
             return render_gaussians(self.scene, cameras, background, self.config.splat)
 
-        return silhouette_hull(render, export_config.resolution, export_config.bounds_radius, export_config.silhouette,
-                               self.training_background(), self.device, export_config.chunk_size)
+        return render_silhouettes(render, export_config.silhouette, self.training_background(), self.device)
 
     def export(self, run_dir: Path, export_config: ExportConfig) -> dict:
         from dream3d.export.asset import write_mesh_asset
