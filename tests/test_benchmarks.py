@@ -109,3 +109,15 @@ def test_speed_variants_parse_and_their_table_reaches_results_md(tmp_path):
     (tmp_path / "dreamfusion-speed.md").write_text(table)
     section = "\n".join(speed_changes(tmp_path))
     assert section.startswith("### Prompt -> GLB with configs/dreamfusion.yaml") and "| fewer steps |" in section
+
+
+def test_traced_unet_bench_reports_both_forwards_and_their_identity(tiny_prior_dir, tmp_path):
+    output = tmp_path / "traced-unet.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_traced_unet.py"), "--prior",
+                           str(tiny_prior_dir), "--calls", "2", "--blocks", "2", "--output", str(output)],
+                          capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(output.read_text())
+    assert result["bit_identical"] is True
+    assert [len(result["ms_per_call"][k]) for k in ("eager", "traced")] == [2, 2]
+    assert "| traced |" in output.with_suffix(".md").read_text()
