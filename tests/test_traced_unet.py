@@ -95,3 +95,26 @@ def test_a_torch_without_tracing_falls_back_to_eager(tiny_prior_dir, monkeypatch
         assert torch.equal(prior.predict_noise(noisy, t, cond), eager(prior, noisy, t, cond))
     assert not prior.traced_unet.enabled
     assert "tracing it failed" in caplog.text
+
+
+def test_eager_calls_in_between_keep_the_traces(tiny_prior_dir, monkeypatch):
+    """A call with gradients, or with tracing switched off, runs eagerly and leaves the traces:
+    recording one again would cost far more than the trace saves."""
+    import dream3d.prior.traced_unet as traced_unet
+
+    prior = load(tiny_prior_dir)
+    noisy, t, cond = draws(prior, 2)
+    recorded = []
+    original = traced_unet.TracedUNet._trace
+    monkeypatch.setattr(traced_unet.TracedUNet, "_trace",
+                        lambda self, *args: recorded.append(1) or original(self, *args))
+    with torch.no_grad():
+        first = prior.predict_noise(noisy, t, cond)
+    prior.predict_noise(noisy, t, cond).sum()  # with gradients
+    prior.traced_unet.enabled = False
+    with torch.no_grad():
+        prior.predict_noise(noisy, t, cond)
+    prior.traced_unet.enabled = True
+    with torch.no_grad():
+        assert torch.equal(prior.predict_noise(noisy, t, cond), first)
+    assert len(recorded) == 1

@@ -22,4 +22,4 @@ class PriorConfig:
     """Run the prior in fp16 on CUDA (always fp32 on CPU)."""
     trace_unet: bool = True
     """On a CPU, replay the frozen UNet's forward from a TorchScript trace (one per input shape):
-    the same result, bit for bit, about 0.75x the time (``dream3d.prior.traced_unet``)."""
+    the same result, bit for bit, about 0.8x the time (``dream3d.prior.traced_unet``)."""

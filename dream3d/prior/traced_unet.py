@@ -4,7 +4,7 @@ A bundled prior's UNet is small: at 16x16 latents most of its forward on a CPU i
 and dispatch overhead between a few hundred small kernels. ``torch.jit.trace`` records
 those kernels once and replays them without the Python, with the module's own parameters
 (nothing is copied), so the output is the eager one bit for bit (``tests/test_traced_unet.py``)
-at about 0.75x the time (``benchmarks/traced-unet.md``).
+at about 0.8x the time (``benchmarks/traced-unet.md``).
 
 A trace freezes Python-level decisions, so it is used only where they cannot change:
 no gradient is being recorded, the UNet carries no adapter (VSD adds a LoRA in place) and
@@ -55,11 +55,10 @@ class TracedUNet:
     def __call__(self, unet: nn.Module, sample: Tensor, timesteps: Tensor, context: Tensor,
                  class_labels: Tensor | None = None) -> Tensor:
         """``unet``'s prediction for ``sample [B,C,h,w]`` at ``timesteps [B]`` given ``context [B,L,D]``."""
-        usable = self.usable(unet, sample, class_labels)
-        if unet is not self._unet or not usable:
+        if unet is not self._unet or getattr(unet, "peft_config", None):
             self.reset()  # another UNet, or this one changed (an adapter added): trace afresh later
             self._unet = unet
-        if not usable:
+        if not self.usable(unet, sample, class_labels):  # this call only: the traces stay
             return unet(sample, timesteps, encoder_hidden_states=context, class_labels=class_labels).sample
         key = tuple((tuple(x.shape), x.dtype) for x in (sample, timesteps, context))
         traced = self._traces.get(key)
