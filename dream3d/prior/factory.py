@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch
 
+from dream3d.gc_pause import loading
 from dream3d.image_input import ImageInputConfig, load_image_input
 from dream3d.interfaces import Condition, Prior
 from dream3d.prior.config import PriorConfig
@@ -47,7 +48,8 @@ def prior_dtype(config: PriorConfig, device: torch.device) -> torch.dtype:
 
 def build_prior(config: PriorConfig, device: torch.device) -> Prior:
     """Load the frozen prior named by ``config``."""
-    prior = PRIORS[config.type](config.pretrained, device=device, dtype=prior_dtype(config, device))
+    with loading():  # the prior's classes import here, and its weights load
+        prior = PRIORS[config.type](config.pretrained, device=device, dtype=prior_dtype(config, device))
     if isinstance(prior, LatentDiffusionPrior):
         prior.traced_unet.enabled = config.trace_unet
     return prior
