@@ -204,3 +204,21 @@ def test_early_stopping_changes_nothing_on_a_ray_that_stays_transparent():
     torch.testing.assert_close(b.rgb, a.rgb, atol=1e-6, rtol=0)
     torch.testing.assert_close(b.depth, a.depth, atol=1e-5, rtol=0)
     assert a.extras["samples_queried"] == b.extras["samples_queried"]
+
+
+@torch.no_grad()
+def test_early_stopping_skips_chunks_with_nothing_occupied():
+    """A field that cannot take zero points (a hash grid reshapes its input) is never called
+    with none: chunks wholly in empty cells are skipped."""
+    class NoEmptyQueries(TwoToneBall):
+        def forward(self, points):
+            assert points.shape[0] > 0
+            return super().forward(points)
+
+    cameras = orbit_cameras(1, height=12, width=12)
+    renderer = make_renderer(NoEmptyQueries(0.0), occupancy=True, n_samples=32)
+    renderer.occupancy.update(0, renderer.field.density, force=True)
+    full = make_renderer(TwoToneBall(0.0), occupancy=True, n_samples=32)
+    full.config.early_stop_eps = 0.0
+    full.occupancy.update(0, full.field.density, force=True)
+    torch.testing.assert_close(renderer(cameras).rgb, full(cameras).rgb, atol=1.1e-4, rtol=0)

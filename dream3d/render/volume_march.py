@@ -54,6 +54,8 @@ def march_albedo(field_: NeRFField, occupancy: OccupancyGrid, rays_o: Tensor, ra
         mid = 0.5 * (starts + ends)
         points = rays_o[index, None, :] + rays_d[index, None, :] * mid[..., None]  # [A,C,3]
         keep = occupancy.occupied(points)
+        if not bool(keep.any()):
+            continue  # all empty: nothing to add, the transmittance stays
         sigma_kept, albedo_kept = field_(points[keep])
         queried += int(sigma_kept.shape[0])
         sigmas = torch.zeros_like(mid).masked_scatter(keep, sigma_kept)
