@@ -173,6 +173,10 @@ def test_out_of_vocabulary_prompt_is_refused_before_anything_loads(tmp_path):
     ("export.surface=voxels", "export.surface"),
     ("export.close_voxels=100", "export.close_voxels must be in [0, 16]"),
     ("export.silhouette.min_alpha=1.5", "export.silhouette.min_alpha must be in (0, 1)"),
+    ("system.renderer.n_samples=0", "system.renderer.n_samples must be in [1, 4096]"),
+    ("system.renderer.march_chunk=0", "system.renderer.march_chunk must be at least 1"),
+    ("system.renderer.early_stop_eps=-1", "system.renderer.early_stop_eps must be in [0, 1)"),
+    ("system.prior.trace_unet=maybe", "system.prior.trace_unet"),
 ])
 def test_bad_values_are_refused_before_work(override, message, tmp_path, capsys):
     code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "r"), override)

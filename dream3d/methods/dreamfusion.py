@@ -69,6 +69,13 @@ def validate_nerf(system: DreamFusionConfig) -> None:
     require(system.loss.grid_tv == 0 or system.nerf.encoding.type == "densegrid",
             "system.loss.grid_tv needs system.nerf.encoding.type: densegrid "
             "(set system.loss.grid_tv=0 to use another encoding).")
+    renderer = system.renderer
+    require(1 <= renderer.n_samples <= 4096, f"system.renderer.n_samples must be in [1, 4096], got {renderer.n_samples}.")
+    require(renderer.march_chunk >= 1, f"system.renderer.march_chunk must be at least 1, got {renderer.march_chunk}.")
+    require(0.0 <= renderer.early_stop_eps < 1.0,
+            f"system.renderer.early_stop_eps must be in [0, 1) (0: composite every sample), got {renderer.early_stop_eps}.")
+    require(renderer.normal_min_weight >= 0.0,
+            f"system.renderer.normal_min_weight must be non-negative, got {renderer.normal_min_weight}.")
 
 
 def nerf_stage(system: DreamFusionConfig, steps: int) -> Stage:
