@@ -121,11 +121,11 @@ def extract_mesh(
     config: ExportConfig,
     device: torch.device | None = None,
     timings: dict[str, float] | None = None,
-    hull: SilhouetteViews | None = None,
+    silhouettes: SilhouetteViews | None = None,
 ) -> tuple[Mesh, float]:
     """Clean world-space mesh of the scene's surface and the density level used.
 
-    ``hull`` (``config.surface == "solid"`` only): the scene's silhouettes
+    ``silhouettes`` (``config.surface == "solid"`` only): the scene's rendered silhouettes
     (``dream3d.export.silhouette``); occupied voxels lie inside their hull.
     Raises :class:`dream3d.export.types.ExportError` when there is nothing to mesh.
     """
@@ -138,8 +138,8 @@ def extract_mesh(
         threshold = resolve_threshold(grid, config.threshold, config.min_auto_threshold)
         if config.surface == "solid":
             occupied = grid.values > threshold * config.solid_level
-            if hull is not None:
-                occupied = carve(occupied, grid.radius, hull, config.silhouette.min_alpha, config.chunk_size)
+            if silhouettes is not None:
+                occupied = carve(occupied, grid.radius, silhouettes, config.silhouette.min_alpha, config.chunk_size)
             raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels)
         else:
             if config.fill_cavities:

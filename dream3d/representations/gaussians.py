@@ -121,7 +121,7 @@ class GaussianRepresentation(nn.Module):
         from dream3d.export.pipeline import extract_mesh, unwrap
         from dream3d.scene.textured_mesh import MeshFrame
 
-        mesh, _ = extract_mesh(self.scene, export_config, self.device, hull=self.silhouette_hull(export_config))
+        mesh, _ = extract_mesh(self.scene, export_config, self.device, silhouettes=self.silhouettes(export_config))
         uv_mesh = unwrap(mesh, export_config)
         texels = texel_surface_points(uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs, size=export_config.texture_size,
                                       vertex_normals=uv_mesh.normals)
@@ -137,7 +137,7 @@ class GaussianRepresentation(nn.Module):
         return None
 
     @torch.no_grad()
-    def silhouette_hull(self, export_config: ExportConfig) -> SilhouetteViews | None:
+    def silhouettes(self, export_config: ExportConfig) -> SilhouetteViews | None:
         """The Gaussians' silhouettes, whose hull bounds the solid (``surface: solid`` only)."""
         from dream3d.export.silhouette import render_silhouettes
 
