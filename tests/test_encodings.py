@@ -81,3 +81,22 @@ def test_dense_grid_total_variation_is_the_mean_squared_neighbour_difference():
     with torch.no_grad():
         grid.grid.fill_(0.7)
     assert grid.total_variation().item() == 0.0
+
+
+def test_hash_grid_gradient_is_each_entrys_summed_trilinear_weight():
+    """d(sum of features)/d(table entry) is the total trilinear weight that entry received."""
+    torch.manual_seed(1)
+    grid = HashGrid(EncodingConfig(n_levels=2, n_features_per_level=2, log2_hashmap_size=8, base_resolution=4, max_resolution=16))
+    points = torch.rand(50, 3)
+    grid(points).sum().backward()
+    expected = torch.zeros(2, grid.table.shape[1])
+    for level in range(2):
+        scaled = points * int(grid.resolutions[level])
+        base = scaled.floor().long()
+        frac = scaled - base
+        for corner in range(8):
+            bits = CORNERS[corner]
+            weight = torch.where(bits.bool(), frac, 1.0 - frac).prod(-1)  # [50]
+            index = grid.corner_indices((base + bits).view(50, 1, 1, 3).expand(50, 2, 1, 3))[:, level, 0]
+            expected[level].index_add_(0, index, weight)
+    torch.testing.assert_close(grid.table.grad, expected[..., None].expand_as(grid.table), atol=1e-5, rtol=1e-5)

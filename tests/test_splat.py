@@ -189,3 +189,61 @@ def test_covariance_is_rotated_scale():
     c, s = math.cos(0.6), math.sin(0.6)
     R = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     assert torch.allclose(cov, R @ torch.diag(torch.tensor([0.09, 0.01, 0.04])) @ R.T, atol=1e-6)
+
+
+def opaque_scene(n: int = 400, seed: int = 3) -> GaussianScene:
+    """Large, nearly opaque Gaussians filling a cube: every ray saturates within its first few."""
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) - 0.5) * 0.8
+    log_scales = torch.log(0.08 + 0.05 * torch.rand(n, 3, generator=g))
+    opacity = torch.logit(0.9 + 0.09 * torch.rand(n, generator=g))
+    return GaussianScene.from_tensors(means, log_scales, torch.randn(n, 4, generator=g), opacity,
+                                      torch.rand(n, 3, generator=g))
+
+
+def test_early_stop_skips_hidden_gaussians_within_eps(monkeypatch):
+    import dream3d.render.splat as splat
+
+    composited = []
+    inner = splat._composite_chunks
+    monkeypatch.setattr(splat, "_composite_chunks", lambda q, *a: composited.append(q.shape[0]) or inner(q, *a))
+    scene, eps = opaque_scene(), 1e-4
+    cams = Cameras.from_spherical(torch.tensor([20.0, -30.0]), torch.tensor([0.0, 135.0]), torch.tensor([2.2, 2.2]),
+                                  FOVY, 48, 48)
+    with torch.no_grad():
+        proj = project(scene.means, scene.covariances(), scene.opacities, cams.w2c(), cams.intrinsics(), 48, 48)
+        bg = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.5, 0.0]])
+        full = rasterize(proj, scene.colors, bg, 48, 48, 4, 8)
+        all_chunks = sum(composited)
+        composited.clear()
+        stopped = rasterize(proj, scene.colors, bg, 48, 48, 4, 8, early_stop_eps=eps)
+    assert sum(composited) < 0.6 * all_chunks  # the chunks behind the opaque front are skipped
+    rgb, alpha, depth = full
+    assert alpha.amax() > 0.999
+    assert (stopped[0] - rgb).abs().max() <= eps and (stopped[1] - alpha).abs().max() <= eps
+    z_max = float(proj.depths.max())
+    assert ((stopped[2] - depth) * alpha).abs().max() <= eps * z_max + 1e-5
+
+
+def test_early_stop_is_off_while_recording_gradients_and_exact_on_transparent_rays():
+    scene = random_scene(150, seed=1)  # faint: no pixel gets near eps transmittance
+    cams = Cameras.from_spherical(torch.tensor([10.0]), torch.tensor([30.0]), torch.tensor([2.4]), FOVY, 22, 30)
+    proj = project(scene.means, scene.covariances(), scene.opacities, cams.w2c(), cams.intrinsics(), 30, 22)
+    bg = torch.ones(1, 3)
+    full = rasterize(proj, scene.colors, bg, 30, 22, 8, 16)
+    with_grad = rasterize(proj, scene.colors, bg, 30, 22, 8, 16, early_stop_eps=0.5)
+    assert with_grad[0].requires_grad
+    assert all(torch.equal(a, b) for a, b in zip(full, with_grad))  # the training path ignores it
+    with torch.no_grad():
+        stopped = rasterize(proj, scene.colors, bg, 30, 22, 8, 16, early_stop_eps=1e-4)
+    assert all(torch.allclose(a, b.detach(), atol=1e-6) for a, b in zip(stopped, full))
+
+
+def test_early_stop_eps_is_range_checked():
+    from dream3d.config import ConfigError
+    from dream3d.methods.dreamgaussian import DreamGaussianRunConfig, validate
+
+    config = DreamGaussianRunConfig()
+    config.system.splat.early_stop_eps = 1.5
+    with pytest.raises(ConfigError, match="early_stop_eps"):
+        validate(config)

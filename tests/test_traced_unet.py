@@ -118,3 +118,18 @@ def test_eager_calls_in_between_keep_the_traces(tiny_prior_dir, monkeypatch):
     with torch.no_grad():
         assert torch.equal(prior.predict_noise(noisy, t, cond), first)
     assert len(recorded) == 1
+
+
+def test_a_parameter_made_trainable_after_tracing_runs_eagerly(tiny_prior_dir, monkeypatch):
+    """The parameters are listed once, but their ``requires_grad`` is read at every call."""
+    prior = load(tiny_prior_dir)
+    noisy, t, cond = draws(prior, 2)
+    with torch.no_grad():
+        prior.predict_noise(noisy, t, cond)
+    assert len(prior.traced_unet._traces) == 1
+    replayed = []
+    monkeypatch.setattr(torch.jit.ScriptModule, "__call__", lambda self, *a: replayed.append(1))
+    prior.unet.conv_out.weight.requires_grad_(True)
+    with torch.no_grad():
+        out = prior.predict_noise(noisy, t, cond)
+    assert not replayed and torch.equal(out, eager(prior, noisy, t, cond))

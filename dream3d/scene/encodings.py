@@ -92,7 +92,8 @@ class HashGrid(nn.Module):
         weights = (cw * frac[:, :, None, :] + (1 - cw) * (1 - frac[:, :, None, :])).prod(-1)  # [N,L,8]
         level_offset = (torch.arange(self.n_levels, device=x.device) * self.table_size).view(1, -1, 1)
         flat = self.table.view(-1, self.n_features)
-        features = flat[(index + level_offset).reshape(-1)].view(*index.shape, self.n_features)  # [N,L,8,F]
+        # index_select: its backward (index_add) is several times faster on a CPU than that of flat[...]
+        features = flat.index_select(0, (index + level_offset).reshape(-1)).view(*index.shape, self.n_features)
         return (weights[..., None] * features).sum(2).reshape(x.shape[0], -1)
 
 
