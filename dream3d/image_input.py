@@ -10,6 +10,7 @@ placed at the centre, as DreamGaussian prepares its inputs. Photos need cutting 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -64,7 +65,9 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ImageInputError(f"The image '{path}' does not exist.")
     try:
-        image = np.asarray(imageio.imread(path))
+        with warnings.catch_warnings():  # imageio tries every plugin on a broken file, some deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            image = np.asarray(imageio.imread(path))
     except Exception as error:  # noqa: BLE001 - any decoder failure means "not an image we can read"
         raise ImageInputError(f"The image '{path}' could not be read ({type(error).__name__}); use a PNG or JPEG.") from None
     if image.ndim == 2:

@@ -85,7 +85,7 @@ def test_each_step_adds_the_reference_loss_to_the_guidance(tmp_path, zero123_dir
         run = RecipeRun(build_recipe(config), torch.device("cpu"))
         torch.manual_seed(1)
         loss, stats = run.training_step(0)
-        return float(loss), stats
+        return float(loss.detach()), stats
 
     with_rgb, stats = step_loss(10000.0)
     without_rgb, _ = step_loss(0.0)
