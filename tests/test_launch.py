@@ -185,6 +185,17 @@ def test_bad_values_are_refused_before_work(override, message, tmp_path, capsys)
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("override, message", [
+    ("system.resolutions=[0,0,0]", "system.resolutions must lie in [8, 1024] pixels"),
+    ("system.splat.early_stop_eps=2", "system.splat.early_stop_eps must be in [0, 1)"),
+])
+def test_bad_dreamgaussian_values_are_refused_before_work(override, message, tmp_path, capsys):
+    code = launch("--config", str(REPO / "configs/dreamgaussian.yaml"), "--output-dir", str(tmp_path / "r"), override)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_output_dir_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "taken").write_text("")
     code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "taken"))

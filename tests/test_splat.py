@@ -225,7 +225,7 @@ def test_early_stop_skips_hidden_gaussians_within_eps(monkeypatch):
     assert ((stopped[2] - depth) * alpha).abs().max() <= eps * z_max + 1e-5
 
 
-def test_early_stop_is_off_while_recording_gradients_and_exact_on_transparent_rays():
+def test_early_stop_is_off_while_recording_gradients_and_changes_nothing_on_faint_scenes():
     scene = random_scene(150, seed=1)  # faint: no pixel gets near eps transmittance
     cams = Cameras.from_spherical(torch.tensor([10.0]), torch.tensor([30.0]), torch.tensor([2.4]), FOVY, 22, 30)
     proj = project(scene.means, scene.covariances(), scene.opacities, cams.w2c(), cams.intrinsics(), 30, 22)

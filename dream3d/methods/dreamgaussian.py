@@ -109,5 +109,5 @@ def validate(config: DreamGaussianRunConfig) -> None:
     require(all(8 <= r <= 1024 for r in system.resolutions),
             f"system.resolutions must lie in [8, 1024] pixels, got {list(system.resolutions)}.")
     require(0.0 <= system.splat.early_stop_eps < 1.0,
-            f"system.splat.early_stop_eps must lie in [0, 1), got {system.splat.early_stop_eps}.")
+            f"system.splat.early_stop_eps must be in [0, 1), got {system.splat.early_stop_eps}.")
     validate_prior(system, system.camera, *([system.texture.camera] if system.refine_steps else []))
