@@ -163,7 +163,7 @@ def test_out_of_vocabulary_prompt_is_refused_before_anything_loads(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("override, message", [
+BAD_DREAMFUSION_VALUES = [
     ("system.nerf.density_bias=blub", "system.nerf.density_bias"),
     ("system.guidance.type=sdss", "system.guidance.type"),
     ("trainer.max_steps=-5", "trainer.max_steps must be at least 1"),
@@ -177,20 +177,18 @@ def test_out_of_vocabulary_prompt_is_refused_before_anything_loads(tmp_path):
     ("system.renderer.march_chunk=0", "system.renderer.march_chunk must be at least 1"),
     ("system.renderer.early_stop_eps=-1", "system.renderer.early_stop_eps must be in [0, 1)"),
     ("system.prior.trace_unet=maybe", "system.prior.trace_unet"),
-])
-def test_bad_values_are_refused_before_work(override, message, tmp_path, capsys):
-    code = launch("--config", str(REPO / "configs/dreamfusion.yaml"), "--output-dir", str(tmp_path / "r"), override)
-    err = capsys.readouterr().err
-    assert code == 2 and message in err and "Traceback" not in err
-    assert not (tmp_path / "r").exists()
-
-
-@pytest.mark.parametrize("override, message", [
+]
+BAD_DREAMGAUSSIAN_VALUES = [
     ("system.resolutions=[0,0,0]", "system.resolutions must lie in [8, 1024] pixels"),
     ("system.splat.early_stop_eps=2", "system.splat.early_stop_eps must be in [0, 1)"),
-])
-def test_bad_dreamgaussian_values_are_refused_before_work(override, message, tmp_path, capsys):
-    code = launch("--config", str(REPO / "configs/dreamgaussian.yaml"), "--output-dir", str(tmp_path / "r"), override)
+]
+
+
+@pytest.mark.parametrize("config, override, message",
+                         [("dreamfusion", *case) for case in BAD_DREAMFUSION_VALUES]
+                         + [("dreamgaussian", *case) for case in BAD_DREAMGAUSSIAN_VALUES])
+def test_bad_values_are_refused_before_work(config, override, message, tmp_path, capsys):
+    code = launch("--config", str(REPO / f"configs/{config}.yaml"), "--output-dir", str(tmp_path / "r"), override)
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
