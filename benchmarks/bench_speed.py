@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     output = args.output or REPO / "benchmarks" / f"{args.method}-speed.json"
     results: dict[str, list[dict]] = {v.label: [] for v in args.variant}
-    with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch_dir:
+            scratch = Path(scratch_dir)
             trees = {v.revision: checkout(v.revision, scratch) for v in args.variant}
             for repeat in range(args.repeats):
                 for index, variant in enumerate(args.variant):
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                                       scratch / f"out-{repeat}-{index}", args.threads)
                     results[variant.label].append(result)
                     print(f"{variant.label}: {result['wall']:.1f} s", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True)
+    finally:  # the worktrees' folders are gone now, so git can forget them
+        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True)
     output.write_text(json.dumps({"method": args.method, "threads": args.threads, "prompt": PROMPT,
                                   "variants": [v.__dict__ for v in args.variant], "results": results}, indent=1))
     output.with_suffix(".md").write_text(markdown(args.method, args.variant, results, args.threads))

@@ -111,6 +111,26 @@ def test_speed_variants_parse_and_their_table_reaches_results_md(tmp_path):
     assert section.startswith("### Prompt -> GLB with configs/dreamfusion.yaml") and "| fewer steps |" in section
 
 
+def test_speed_bench_leaves_no_stale_worktree(tmp_path, monkeypatch):
+    """The revisions are checked out as temporary git worktrees; git forgets them afterwards."""
+    import bench_speed
+
+    def worktrees() -> list[str]:
+        listing = subprocess.run(["git", "-C", str(REPO), "worktree", "list", "--porcelain"], capture_output=True,
+                                 text=True, check=True).stdout
+        return [line for line in listing.splitlines() if line.startswith("worktree ")]
+
+    before = worktrees()
+    seen = []
+    fake = {"wall": 1.0, "train": 1.0, "video": 0.0, "export": 0.0, "startup": 0.0, "steps": 1, "steps_per_second": 1.0}
+    monkeypatch.setattr(bench_speed, "run_once",
+                        lambda variant, tree, *rest: seen.append((tree / "launch.py").is_file()) or dict(fake))
+    bench_speed.main(["--method", "dreamgaussian", "--variant", "then=HEAD", "--output", str(tmp_path / "s.json")])
+    assert seen == [True]  # a real checkout was handed to the run
+    assert worktrees() == before
+    assert "| then | HEAD |" in (tmp_path / "s.md").read_text()
+
+
 def test_traced_unet_bench_reports_both_forwards_and_their_identity(tiny_prior_dir, tmp_path):
     output = tmp_path / "traced-unet.json"
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_traced_unet.py"), "--prior",
