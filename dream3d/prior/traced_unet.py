@@ -39,6 +39,7 @@ class TracedUNet:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self._unet: nn.Module | None = None
+        self._adapted = False  # whether ``_unet`` carried an adapter at the last call
         self._parameters: list[nn.Parameter] = []
         self._traces: dict[tuple, torch.jit.ScriptModule] = {}
 
@@ -55,15 +56,16 @@ class TracedUNet:
         either way."""
         return (self.enabled and not torch.is_grad_enabled() and class_labels is None
                 and sample.device.type == "cpu"
-                and not getattr(unet, "peft_config", None)
+                and not self._adapted
                 and not any(p.requires_grad for p in self._parameters))
 
     def __call__(self, unet: nn.Module, sample: Tensor, timesteps: Tensor, context: Tensor,
                  class_labels: Tensor | None = None) -> Tensor:
         """``unet``'s prediction for ``sample [B,C,h,w]`` at ``timesteps [B]`` given ``context [B,L,D]``."""
-        if unet is not self._unet or getattr(unet, "peft_config", None):
-            self._unet = unet
-            self.reset()  # another UNet, or this one changed (an adapter added): trace afresh later
+        adapted = bool(getattr(unet, "peft_config", None))
+        if unet is not self._unet or adapted != self._adapted:
+            self._unet, self._adapted = unet, adapted
+            self.reset()  # another UNet, or an adapter added or removed: trace afresh later
         if not self.usable(unet, sample, class_labels):  # this call only: the traces stay
             return unet(sample, timesteps, encoder_hidden_states=context, class_labels=class_labels).sample
         key = tuple((tuple(x.shape), x.dtype) for x in (sample, timesteps, context))
