@@ -137,7 +137,7 @@ def test_make_watch_download_stop_and_resume_in_a_browser(tiny_prior_dir, tmp_pa
             browser.screenshot(shots / "2-training.png")
             final = wait_state(browser, lambda s: s["status"].startswith("Done"), "the run to end", seen=seen)
             assert final["fraction"] == 1.0 and final["progress"] == f"Step {STEPS} of {STEPS}"
-            assert any(re.match(r"Step \d+ of 60 · [\d.]+ steps/s · (about \d+ s|under a second) left · loss ", s["progress"])
+            assert any(re.match(r"Step \d+ of 60 · [\d.]+ steps/s · (about \d+ (s|min \d\d s|h \d\d min)|under a second) left · loss ", s["progress"])
                        for s in seen)
             during = list(dict.fromkeys(s["preview"] for s in seen if s["status"] == "Training." and s["preview"]))
             assert len(during) >= 2, f"the preview did not change during the run: {during}"
