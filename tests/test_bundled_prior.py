@@ -216,14 +216,15 @@ def test_either_article_and_any_case_give_the_captions_embedding(quick_prior):
 
 
 def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypatch):
-    """Stop in the VAE stage, then in the UNet stage (as a Ctrl-C would), rerunning the command
-    each time: the result is the uninterrupted run's, bit for bit, and no stage is redone."""
+    """Stop in the VAE stage, in the first UNet phase and in the view-word phase (as a Ctrl-C
+    would), rerunning the command each time: the result is the uninterrupted run's, bit for bit,
+    and no stage is redone."""
     from safetensors.torch import load_file
 
     from dream3d.prior import train_shapes
 
     cfg = train_shapes.quick_config()
-    cfg.vae_steps, cfg.unet_steps, cfg.checkpoint_every = 5, 6, 1
+    cfg.vae_steps, cfg.unet_steps, cfg.view_phase.steps, cfg.checkpoint_every = 5, 6, 5, 1
     train_shapes.train(tmp_path / "whole", cfg)
     build_models, draw = train_shapes.build_models, shapes_data.draw_caption
 
@@ -240,28 +241,36 @@ def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypa
         vae.decode = counted
         return vae, unet, text_encoder
 
-    def captions_stopping_at_step_three(*args, **kwargs):
-        captions_stopping_at_step_three.n += 1
-        if captions_stopping_at_step_three.n > 3 * cfg.unet_batch:
-            raise KeyboardInterrupt
-        return draw(*args, **kwargs)
+    def captions_stopping_after(steps: int):
+        calls = {"n": 0}
 
-    captions_stopping_at_step_three.n = 0
+        def counted(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] > steps * cfg.unet_batch:
+                raise KeyboardInterrupt
+            return draw(*args, **kwargs)
+
+        return counted
+
     work = tmp_path / "stopped.work"
     monkeypatch.setattr(train_shapes, "build_models", vae_stopping_at_step_three)
     with pytest.raises(KeyboardInterrupt):
         train_shapes.train(tmp_path / "stopped", cfg)
     assert (work / "vae.ckpt").is_file() and not (work / "vae.pt").exists()
     monkeypatch.setattr(train_shapes, "build_models", build_models)
-    monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_at_step_three)
+    monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_after(3))
     monkeypatch.setattr(shapes_data, "build_dataset", lambda *a, **k: pytest.fail("the dataset is rendered again"))
     with pytest.raises(KeyboardInterrupt):
         train_shapes.train(tmp_path / "stopped", cfg)
     assert not (tmp_path / "stopped").exists() and (work / "vae.pt").is_file() and (work / "unet.ckpt").is_file()
-    monkeypatch.setattr(shapes_data, "draw_caption", draw)
     monkeypatch.setattr(train_shapes, "train_vae", lambda *a, **k: pytest.fail("the VAE is trained again"))
+    monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_after(3 + 3))  # 3 first-phase steps left
+    with pytest.raises(KeyboardInterrupt):
+        train_shapes.train(tmp_path / "stopped", cfg)
+    assert (work / "unet.pt").is_file() and (work / "unet_view.ckpt").is_file() and not (work / "unet_view.pt").exists()
+    monkeypatch.setattr(shapes_data, "draw_caption", draw)
     log = train_shapes.train(tmp_path / "stopped", cfg)
-    assert log["images"] == 40
+    assert log["images"] == 40 and "unet_view_final_loss" in log
     for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
                  "vae/diffusion_pytorch_model.safetensors"):
         whole, resumed = load_file(tmp_path / "whole" / part), load_file(tmp_path / "stopped" / part)

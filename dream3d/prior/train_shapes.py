@@ -12,8 +12,9 @@ Stages: render the dataset (``shapes_data``); train the ``AutoencoderKL`` (64x64
 ``CLIPTextModel`` together with the DDPM noise-prediction objective (Ho et al. 2020,
 "Denoising Diffusion Probabilistic Models", eq. 14) weighted by Min-SNR-gamma (Hang et al.
 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy"), with about 10% empty
-captions for classifier-free guidance (Ho & Salimans 2022). The result is saved as a
-diffusers ``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
+captions for classifier-free guidance (Ho & Salimans 2022); then a second UNet phase that
+teaches the view words (``dream3d.prior.view_phase``). The result is saved as a diffusers
+``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
+from dream3d.prior.view_phase import ViewPhaseConfig, draw_batch, featured_captions, featured_views, phase_generators
 from dream3d.prior.training_state import (
     add_run_arguments,
     begin_training,
@@ -96,6 +98,8 @@ class TrainConfig:
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     """Largest decay of the exponential moving average of the UNet and text weights."""
+    view_phase: ViewPhaseConfig = field(default_factory=ViewPhaseConfig)
+    """The second UNet phase, which teaches the view words."""
     checkpoint_every: int = 250
     """VAE and UNet steps between checkpoints of the training state."""
 
@@ -104,7 +108,8 @@ def quick_config(seed: int = 0) -> TrainConfig:
     """A seconds-long run with tiny models, for tests and smoke checks."""
     sizes = Sizes(vae_channels=(8, 8, 8), unet_channels=(16, 16, 32), norm_groups=8, attention_heads=2, text_hidden=16, text_layers=1)
     return TrainConfig(seed=seed, threads=1, data=ShapesDataConfig(views_per_pair=1, supersample=1), sizes=sizes,
-                       vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8, warmup_steps=1)
+                       vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8, warmup_steps=1,
+                       view_phase=ViewPhaseConfig(steps=3, warmup_steps=1))
 
 
 def build_tokenizer(words: list[str], directory: Path, max_tokens: int):
@@ -231,8 +236,12 @@ def encode_dataset(vae, images: Tensor, batch: int = 256) -> tuple[Tensor, Tenso
 
 def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, Tensor], scale: float,
                data: shapes_data.ShapesDataset, cfg: TrainConfig, generator: torch.Generator,
-               checkpoint: Path | None = None) -> list[float]:
+               checkpoint: Path | None = None, view_phase: ViewPhaseConfig | None = None) -> list[float]:
     """DDPM epsilon objective (Ho et al. 2020) with Min-SNR-gamma weights; returns losses.
+
+    Without ``view_phase`` this is the first phase. With it, the second: its own steps and
+    learning rate, a share of each batch from ``featured_views`` captioned with their view,
+    and the high-noise steps weighted up (``dream3d.prior.view_phase``).
 
     With ``checkpoint``, the whole training state is saved there every ``checkpoint_every``
     steps (atomically), and a run that finds one continues from it.
@@ -243,17 +252,27 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     params = list(unet.parameters()) + list(text_encoder.parameters())
     unet.train()
     text_encoder.train()
-    optimizer, schedule, ema = denoiser_optimisation(params, cfg.unet_lr, cfg.warmup_steps, cfg.unet_steps, cfg.ema_decay)
+    if view_phase is None:
+        steps, lr, warmup, cap, share, featured = cfg.unet_steps, cfg.unet_lr, cfg.warmup_steps, 1.0, 0.0, None
+        rng, name = random.Random(cfg.seed), "unet"
+    else:
+        steps, lr, warmup = view_phase.steps, view_phase.lr, view_phase.warmup_steps
+        cap, share, featured = view_phase.high_noise_cap, view_phase.featured_share, featured_views(data)
+        generator, rng = phase_generators(cfg.seed, view_phase)
+        name = "unet, view words"
+    with_view = featured_captions(cfg.captions)
+    optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay)
     alphas_cumprod = scheduler.alphas_cumprod  # [T]
-    rng = random.Random(cfg.seed)
     token_cache: dict[str, Tensor] = {}
     parts = {"unet": unet, "text_encoder": text_encoder, "optimizer": optimizer, "schedule": schedule, "ema": ema}
     losses, first = restore(checkpoint, parts, generator, rng)
-    bar = tqdm(range(first, cfg.unet_steps), desc="unet", initial=first, total=cfg.unet_steps)
+    bar = tqdm(range(first, steps), desc=name, initial=first, total=steps)
     for step in bar:
-        index = torch.randint(0, len(data), (cfg.unet_batch,), generator=generator)
+        index, n_featured = draw_batch(cfg.unet_batch, len(data), featured, share, generator)
         z0 = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scale
-        captions = [shapes_data.draw_caption(data.colours[i], data.shapes[i], data.views[i], rng, cfg.captions) for i in index.tolist()]
+        captions = [shapes_data.draw_caption(data.colours[i], data.shapes[i], data.views[i], rng,
+                                             with_view if k < n_featured else cfg.captions)
+                    for k, i in enumerate(index.tolist())]
         for text in captions:
             if text not in token_cache:
                 token_cache[text] = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
@@ -264,11 +283,11 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         zt = scheduler.add_noise(z0, noise, t)
         hidden = text_encoder(ids)[0]  # [B,L,D]
         eps = unet(zt, t, encoder_hidden_states=hidden).sample
-        loss = epsilon_loss(eps, noise, alphas_cumprod, t, cfg.min_snr_gamma)
+        loss = epsilon_loss(eps, noise, alphas_cumprod, t, cfg.min_snr_gamma, cap)
         update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
-        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
+        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < steps:
             save(checkpoint, snapshot(parts, generator, rng, losses, step + 1))
     ema.copy_to(params)
     unet.eval()
@@ -319,6 +338,17 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     text_encoder.load_state_dict(fitted["text_encoder"])
     log.update(unet_final_loss=tail(fitted["losses"]))
 
+    if cfg.view_phase.steps > 0:
+        def fit_view_words() -> dict:
+            losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
+                                checkpoint=work / "unet_view.ckpt", view_phase=cfg.view_phase)
+            return {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "losses": losses}
+
+        fitted = stage(work / "unet_view.pt", log, "unet_view", fit_view_words)
+        unet.load_state_dict(fitted["unet"])
+        text_encoder.load_state_dict(fitted["text_encoder"])
+        log.update(unet_view_final_loss=tail(fitted["losses"]))
+
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     def write(folder: Path) -> None:
@@ -339,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vae-steps", type=int, default=None)
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
+    parser.add_argument("--view-steps", type=int, default=None, help="steps of the view-word phase (0: none)")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
@@ -352,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
+    if args.view_steps is not None:
+        cfg.view_phase.steps = args.view_steps
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 

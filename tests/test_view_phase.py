@@ -1,0 +1,46 @@
+"""The text prior's view-word phase: what each batch holds and how its captions read."""
+import random
+
+import pytest
+import torch
+
+from dream3d.prior.shapes_data import CaptionConfig, ShapesDataset, draw_caption
+from dream3d.prior.view_phase import draw_batch, featured_captions, featured_views
+
+
+def dataset(shapes: list[str], views: list[str]) -> ShapesDataset:
+    n = len(shapes)
+    return ShapesDataset(torch.zeros(n, 3, 4, 4, dtype=torch.uint8), ["red"] * n, shapes, views)
+
+
+def test_featured_views_are_the_front_and_back_views_of_shapes_with_a_front():
+    data = dataset(["mug", "mug", "cube", "chair", "chair", "mug", "cube"],
+                   ["front", "side", "front", "back", "overhead", "back", "back"])
+    assert featured_views(data).tolist() == [0, 3, 5]
+
+
+def test_a_dataset_without_them_is_refused_by_name():
+    with pytest.raises(ValueError, match="front or back view of a mug or a chair"):
+        featured_views(dataset(["mug", "cube"], ["side", "front"]))
+
+
+def test_the_share_comes_from_the_featured_views_and_the_rest_from_anywhere():
+    featured = torch.tensor([3, 7, 11])
+    index, n = draw_batch(32, 1000, featured, 0.5, torch.Generator().manual_seed(0))
+    assert n == 16 and index.shape == (32,)
+    assert set(index[:16].tolist()) <= {3, 7, 11}
+    assert len(set(index[16:].tolist()) - {3, 7, 11}) >= 14  # 16 uniform draws from 1000
+
+
+def test_without_featured_views_a_batch_is_the_first_phases_draw():
+    """The first phase's weights do not change with the view phase's arrival."""
+    index, n = draw_batch(32, 1000, None, 0.5, torch.Generator().manual_seed(5))
+    assert n == 0 and torch.equal(index, torch.randint(0, 1000, (32,), generator=torch.Generator().manual_seed(5)))
+
+
+def test_featured_captions_always_name_their_view_unless_empty():
+    rule, rng = featured_captions(CaptionConfig()), random.Random(0)
+    captions = [draw_caption("red", "mug", "back", rng, rule) for _ in range(400)]
+    named = [c for c in captions if c]
+    assert all(c.endswith(", back view") for c in named)
+    assert 0.05 < 1 - len(named) / len(captions) < 0.15  # the empty captions of classifier-free guidance stay
