@@ -70,7 +70,7 @@ class TrainMultiViewConfig:
     data: MultiViewDataConfig = field(default_factory=MultiViewDataConfig)
     captions: CaptionConfig = field(default_factory=lambda: CaptionConfig(p_no_view=1.0))
     """Captions name the object only: the cameras say where each view is."""
-    steps: int = 2000
+    steps: int = 4000
     objects: int = 8
     """Objects per step (each with ``data.views`` views)."""
     lr: float = 5e-4
