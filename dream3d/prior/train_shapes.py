@@ -12,9 +12,9 @@ Stages: render the dataset (``shapes_data``); train the ``AutoencoderKL`` (64x64
 ``CLIPTextModel`` together with the DDPM noise-prediction objective (Ho et al. 2020,
 "Denoising Diffusion Probabilistic Models", eq. 14) weighted by Min-SNR-gamma (Hang et al.
 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy"), with about 10% empty
-captions for classifier-free guidance (Ho & Salimans 2022); then a second UNet phase that
-teaches the view words (``dream3d.prior.view_phase``). The result is saved as a diffusers
-``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
+captions for classifier-free guidance (Ho & Salimans 2022); then, with ``--view-steps N``, a
+second UNet phase that teaches the view words (``dream3d.prior.view_phase``; off by default).
+The result is saved as a diffusers ``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ After the first phase the bundled prior drew the same image for "a red mug, fron
 front views was the same, to within 1%, whichever view word the caption had. Two reasons:
 
 - only the mug and the chair look different from the front and from the back, and then only
-  in which side the handle or the backrest is on: a few pixels of a 64x64 image, in 1 of 16
+  in which side the handle or the backrest is on: a few pixels of a 64x64 image, in 1 of 8
   training images;
 - that side is decided at the high-noise steps of sampling, where the epsilon objective barely
   sees the clean image. Its error there is the clean-image error times SNR(t) (Ho et al. 2020,
