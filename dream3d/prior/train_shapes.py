@@ -239,9 +239,10 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
                checkpoint: Path | None = None, view_phase: ViewPhaseConfig | None = None) -> list[float]:
     """DDPM epsilon objective (Ho et al. 2020) with Min-SNR-gamma weights; returns losses.
 
-    Without ``view_phase`` this is the first phase. With it, the second: its own steps and
-    learning rate, a share of each batch from ``featured_views`` captioned with their view,
-    and the high-noise steps weighted up (``dream3d.prior.view_phase``).
+    Without ``view_phase`` this is the first phase. With it, the second: its own steps,
+    learning rate and generators (``generator`` is then unused), a share of each batch from
+    ``featured_views`` captioned with their view, and the high-noise steps weighted up
+    (``dream3d.prior.view_phase``).
 
     With ``checkpoint``, the whole training state is saved there every ``checkpoint_every``
     steps (atomically), and a run that finds one continues from it.
@@ -253,13 +254,13 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     unet.train()
     text_encoder.train()
     if view_phase is None:
-        steps, lr, warmup, cap, share, featured = cfg.unet_steps, cfg.unet_lr, cfg.warmup_steps, 1.0, 0.0, None
-        rng, name = random.Random(cfg.seed), "unet"
+        name, steps, lr, warmup = "unet", cfg.unet_steps, cfg.unet_lr, cfg.warmup_steps
+        cap, share, featured = 1.0, 0.0, None  # plain Min-SNR weights, uniform batches
+        rng = random.Random(cfg.seed)
     else:
-        steps, lr, warmup = view_phase.steps, view_phase.lr, view_phase.warmup_steps
+        name, steps, lr, warmup = "unet, view words", view_phase.steps, view_phase.lr, view_phase.warmup_steps
         cap, share, featured = view_phase.high_noise_cap, view_phase.featured_share, featured_views(data)
-        generator, rng = phase_generators(cfg.seed, view_phase)
-        name = "unet, view words"
+        generator, rng = phase_generators(cfg.seed, view_phase)  # its own, not the caller's (see ViewPhaseConfig)
     with_view = featured_captions(cfg.captions)
     optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay)
     alphas_cumprod = scheduler.alphas_cumprod  # [T]
