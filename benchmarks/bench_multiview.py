@@ -13,9 +13,13 @@ that all see the same machine load, each the median over ``--steps`` steps:
 
 Measured at two levels: the guidance step alone (``loss`` + backward on renders of the prior's
 size) and the system step (render, guidance, backward, optimizers, upkeep). The NeRF's fitted
-start is skipped (``initial_shape.steps=0``): it does not change the step.
+start is skipped (``initial_shape.steps=0``). ``--nerf RUN_DIR`` loads a trained DreamFusion
+NeRF (``dreamfusion.yaml`` or ``dreamfusion-mv.yaml``) into every system first: the render and
+its backward grow with the occupied samples, which a fresh field has few of. The system level
+also times the 4-view layout with every camera rendered in one batch (``mv-sds together``,
+``system.renderer.camera_chunk=0``) beside the default of one camera at a time.
 
-Usage: ``python benchmarks/bench_multiview.py [--steps 15] [--threads 1] [--render-size 64] [--json FILE]``
+Usage: ``python benchmarks/bench_multiview.py [--steps 15] [--threads 1] [--render-size 64] [--nerf RUN_DIR] [--json FILE]``
 """
 from __future__ import annotations
 
@@ -53,14 +57,23 @@ MULTIVIEW = ["system.prior.type=multiview", "system.guidance.type=multiview-sds"
              "system.prompt_processing.view_dependent=false"]
 
 
-def system_step(prior: Path, size: int, extra: list[str]):
-    """One DreamFusion system step (``configs/dreamfusion.yaml`` with ``extra`` overrides)."""
+def trained_nerf(run_dir: Path) -> dict:
+    """The NeRF stage's state in ``run_dir/ckpts/last.ckpt`` (a DreamFusion run)."""
+    state = torch.load(run_dir / "ckpts" / "last.ckpt", map_location="cpu", weights_only=False)
+    return state["recipe"]["stages"]["nerf"]["representation"]
+
+
+def system_step(prior: Path, size: int, extra: list[str], nerf: dict | None = None):
+    """One DreamFusion system step (``configs/dreamfusion.yaml`` with ``extra`` overrides),
+    from the NeRF state ``nerf`` when given."""
     from dream3d.methods import build_recipe, load_config
     from dream3d.recipe import RecipeRun
 
     overrides = [f"system.prior.pretrained={prior}", "system.prompt_processing.use_cache=false",
                  "system.nerf.initial_shape.steps=0", f"system.camera.height={size}", f"system.camera.width={size}", *extra]
     run = RecipeRun(build_recipe(load_config(REPO / "configs/dreamfusion.yaml", overrides)), torch.device("cpu"))
+    if nerf is not None:
+        run.representations["nerf"].load_state_dict(nerf)
     optimizers = list(run.optimizers(0).values())
 
     def step(i: int) -> None:
@@ -118,11 +131,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15, help="timed steps per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--render-size", type=int, default=64, help="render height and width of every view")
+    parser.add_argument("--nerf", type=Path, help="a DreamFusion run directory whose trained NeRF every system starts from")
     parser.add_argument("--json", type=Path, help="write the medians here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    results = {"steps": args.steps, "threads": args.threads, "render_size": args.render_size}
+    results = {"steps": args.steps, "threads": args.threads, "render_size": args.render_size,
+               "nerf": "trained" if args.nerf else "fresh"}
+    nerf = trained_nerf(args.nerf) if args.nerf else None
     with tempfile.TemporaryDirectory() as scratch:
         text = random_bundled_architecture(Path(scratch) / "text")
         mv = multiview_of(text, Path(scratch) / "multiview")
@@ -130,10 +146,12 @@ def main() -> None:
         levels = {
             "guidance": {"sds x1": guidance_step(text, "sds", 1, size), "sds x4": guidance_step(text, "sds", 4, size),
                          "mv-sds": guidance_step(mv, "multiview-sds", 4, size)},
-            "system": {"sds x1": system_step(text, size, []), "sds x4": system_step(text, size, ["system.camera.batch_size=4"]),
-                       "mv-sds": system_step(mv, size, MULTIVIEW)},
+            "system": {"sds x1": system_step(text, size, [], nerf),
+                       "sds x4": system_step(text, size, ["system.camera.batch_size=4"], nerf),
+                       "mv-sds": system_step(mv, size, MULTIVIEW, nerf),
+                       "mv-sds together": system_step(mv, size, [*MULTIVIEW, "system.renderer.camera_chunk=0"], nerf)},
         }
-        print(f"bundled architecture, random weights; {args.threads} thread(s); renders {size}x{size}; "
+        print(f"bundled architecture, random weights; {'trained' if nerf else 'fresh'} NeRF; {args.threads} thread(s); renders {size}x{size}; "
               f"median of {args.steps} interleaved steps")
         for level, fns in levels.items():
             times = interleaved_all(fns, args.steps)

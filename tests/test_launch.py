@@ -175,6 +175,7 @@ BAD_DREAMFUSION_VALUES = [
     ("export.silhouette.min_alpha=1.5", "export.silhouette.min_alpha must be in (0, 1)"),
     ("system.renderer.n_samples=0", "system.renderer.n_samples must be in [1, 4096]"),
     ("system.renderer.march_chunk=0", "system.renderer.march_chunk must be at least 1"),
+    ("system.renderer.camera_chunk=-1", "system.renderer.camera_chunk must be non-negative"),
     ("system.renderer.early_stop_eps=-1", "system.renderer.early_stop_eps must be in [0, 1)"),
     ("system.prior.trace_unet=maybe", "system.prior.trace_unet"),
 ]

@@ -163,6 +163,40 @@ def test_normals_only_where_the_weight_counts_stay_within_the_stated_bound():
     assert abs(float((full.extras["orientation"] - pruned.extras["orientation"]).detach())) <= 24 * 1e-2
 
 
+def test_rendering_cameras_in_chunks_changes_no_image_loss_or_gradient():
+    """camera_chunk only splits the work: 4 views rendered one by one give the images, the
+    orientation loss, the sample counts and the field's gradients of rendering them together."""
+    from dream3d.scene.encodings import EncodingConfig
+    from dream3d.scene.nerf import NeRFConfig, NeRFField
+
+    torch.manual_seed(0)
+    field = NeRFField(NeRFConfig(encoding=EncodingConfig(type="densegrid", dense_resolution=16, dense_features=4),
+                                 hidden_dim=16, blob_radius=0.6))
+    cameras = orbit_cameras(4, elevation=15.0, distance=2.5, height=12, width=12)
+    results = {}
+    for chunk in (0, 1, 3):
+        config = VolumeRendererConfig(n_samples=24, stratified=False, camera_chunk=chunk,
+                                      occupancy=OccupancyGridConfig(enabled=False))
+        renderer = VolumeRenderer(field, Background(BackgroundConfig()), config, ShadingConfig()).train()
+        render = renderer(cameras, "lambertian", jitter_light=False)
+        loss = render.rgb.square().mean() + render.extras["orientation"]
+        grads = torch.autograd.grad(loss, list(field.parameters()))
+        results[chunk] = (render, loss.detach(), grads)
+    whole, _, whole_grads = results[0]
+    assert whole.extras["orientation"] > 0
+    for chunk in (1, 3):
+        render, loss, grads = results[chunk]
+        assert render.rgb.shape == (4, 12, 12, 3)
+        torch.testing.assert_close(render.rgb, whole.rgb)
+        torch.testing.assert_close(render.normal, whole.normal)
+        torch.testing.assert_close(render.extras["orientation"], whole.extras["orientation"])
+        assert render.extras["samples_queried"] == whole.extras["samples_queried"]
+        assert render.extras["normals_queried"] == whole.extras["normals_queried"]
+        torch.testing.assert_close(loss, results[0][1])
+        for grad, whole_grad in zip(grads, whole_grads):
+            torch.testing.assert_close(grad, whole_grad, rtol=1e-4, atol=1e-7)
+
+
 class TwoToneBall(ConstantField):
     """A dense ball of radius 0.6: a red shell around a blue core (radius 0.3) that no view sees."""
 

@@ -72,6 +72,8 @@ def validate_nerf(system: DreamFusionConfig) -> None:
     renderer = system.renderer
     require(1 <= renderer.n_samples <= 4096, f"system.renderer.n_samples must be in [1, 4096], got {renderer.n_samples}.")
     require(renderer.march_chunk >= 1, f"system.renderer.march_chunk must be at least 1, got {renderer.march_chunk}.")
+    require(renderer.camera_chunk >= 0,
+            f"system.renderer.camera_chunk must be non-negative (0: all cameras at once), got {renderer.camera_chunk}.")
     require(0.0 <= renderer.early_stop_eps < 1.0,
             f"system.renderer.early_stop_eps must be in [0, 1) (0: composite every sample), got {renderer.early_stop_eps}.")
     require(renderer.normal_min_weight >= 0.0,

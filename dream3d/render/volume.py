@@ -50,6 +50,11 @@ class VolumeRendererConfig:
     every sample."""
     march_chunk: int = 8
     """Samples per ray queried at a time when marching with ``early_stop_eps``."""
+    camera_chunk: int = 1
+    """Torch backend: cameras rendered (and back-propagated) at a time; the images are then joined.
+    Small chunks keep the per-sample tensors in a CPU's caches: a multi-view DreamFusion step
+    (4 views at 64x64 on a trained NeRF) is 7-11% faster one camera at a time than with the
+    cameras together (``benchmarks/multiview-step.md``). 0 renders every camera at once."""
 
 
 def ray_sphere_interval(origins: Tensor, directions: Tensor, radius: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -87,6 +92,19 @@ def weighted_normals(field_: NeRFField, points: Tensor, sigma: Tensor, weights: 
     return torch.zeros_like(points).index_put((chosen,), field_.normals(points[chosen], sigma[chosen])), chosen
 
 
+def join_chunks(parts: list[Render]) -> Render:
+    """Renders of consecutive camera chunks as one: images joined along the batch, sample counts
+    summed, and the orientation loss (a mean over rays) averaged with each chunk's ray count."""
+    joined = Render.cat(parts)
+    rays = [part.rgb[..., 0].numel() for part in parts]
+    for name in ("samples_queried", "normals_queried"):
+        if all(name in part.extras for part in parts):
+            joined.extras[name] = sum(part.extras[name] for part in parts)
+    if all("orientation" in part.extras for part in parts):
+        joined.extras["orientation"] = sum(n * part.extras["orientation"] for n, part in zip(rays, parts)) / sum(rays)
+    return joined
+
+
 class VolumeRenderer(nn.Module):
     """Renders a ``NeRFField`` over a ``Background`` with DreamFusion's shading."""
 
@@ -112,6 +130,17 @@ class VolumeRenderer(nn.Module):
         return edges[:, :-1], edges[:, 1:], hit
 
     def forward(self, cameras: Cameras, shading_mode: str = "albedo", jitter_light: bool = True) -> Render:
+        """Render ``cameras`` in chunks of ``config.camera_chunk`` (the chunks draw the sample and
+        light jitter in turn, so only the random draws, not the images' law, depend on it)."""
+        chunk = self.config.camera_chunk
+        if chunk <= 0 or len(cameras) <= chunk:
+            return self.render_cameras(cameras, shading_mode, jitter_light)
+        parts = [self.render_cameras(cameras[i:i + chunk], shading_mode, jitter_light)
+                 for i in range(0, len(cameras), chunk)]
+        return join_chunks(parts)
+
+    def render_cameras(self, cameras: Cameras, shading_mode: str = "albedo", jitter_light: bool = True) -> Render:
+        """Render every camera of ``cameras`` in one batch of rays."""
         origins, directions = cameras.rays()  # [B,H,W,3]
         batch, height, width = origins.shape[:3]
         rays_o, rays_d = origins.reshape(-1, 3), directions.reshape(-1, 3)
