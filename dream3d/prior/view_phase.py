@@ -38,8 +38,9 @@ class ViewPhaseConfig:
     """The second UNet phase (0 steps: none).
 
     Off by default: the shipped prior has no view phase. 1500 steps put the feature on the
-    caption's side in 82% of 192 samples (mugs 100% of 96, chairs 64% of 96), 3000 steps in 62%
-    (``benchmarks/prior-samples-2d.md``), so it is not yet reliable enough to ship."""
+    caption's side in 82% of 192 samples (mugs 100% of 96, chairs 64% of 96), 3000 steps in 62%,
+    and 1500 steps at a learning rate of 1e-4 in 54% (``benchmarks/prior-samples-2d.md``), so it
+    is not yet reliable enough to ship."""
 
     steps: int = 0
     lr: float = 3e-4
