@@ -15,7 +15,8 @@ Measured at two levels: the guidance step alone (``loss`` + backward on renders 
 size) and the system step (render, guidance, backward, optimizers, upkeep). The NeRF's fitted
 start is skipped (``initial_shape.steps=0``). ``--nerf RUN_DIR`` loads a trained DreamFusion
 NeRF (``dreamfusion.yaml`` or ``dreamfusion-mv.yaml``) into every system first: the render and
-its backward grow with the occupied samples, which a fresh field has few of. The system level
+its backward grow with the samples queried, which are every sample in a fresh field (its
+occupancy grid is still full) and the occupied ones in a trained field. The system level
 also times the 4-view layout with every camera rendered in one batch (``mv-sds together``,
 ``system.renderer.camera_chunk=0``) beside the default of one camera at a time.
 
