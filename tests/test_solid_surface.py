@@ -54,6 +54,31 @@ def test_a_thin_tunnel_and_a_floater_are_removed_and_a_wide_hole_is_kept():
     assert _genus_and_pieces(torus) == (1, 1)
 
 
+def test_the_closing_adds_only_the_voxels_that_the_hull_keeps():
+    """A closing wide enough to fill a torus's hole leaves it open when the hull (a view that
+    sees through the hole) excludes it, and still fills a tunnel that the hull contains."""
+    x, y, z = _grid()
+    torus = (np.sqrt(x ** 2 + y ** 2) - 0.35) ** 2 + z ** 2 < 0.2 ** 2  # hole radius 0.15: 3.5 voxels
+    seen_through = np.sqrt(x ** 2 + y ** 2) < 0.15  # what a view along z sees through the hole
+
+    def outside_hole(candidates: np.ndarray) -> np.ndarray:
+        return candidates & ~seen_through
+
+    def genus_of(solid: np.ndarray) -> int:
+        mesh = solid_surface(solid, 1.0, close_voxels=0.0, open_voxels=0.0)
+        return topology(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)).genus
+
+    assert genus_of(clean_solid(torus, close_voxels=6.0)) == 0  # unbounded, the closing fills the hole
+    bounded = clean_solid(torus, close_voxels=6.0, keep_closed=outside_hole)
+    assert genus_of(bounded) == 1 and not bounded[seen_through].any()
+    assert bounded.sum() > torus.sum()  # it still closed the torus's surface cracks elsewhere
+
+    cube = (np.abs(x) < 0.5) & (np.abs(y) < 0.5) & (np.abs(z) < 0.5)
+    tunnel = (np.abs(x - 0.2) < 0.06) & (np.abs(y - 0.2) < 0.06)  # 4 x 4 voxels, clear of the hole's column
+    assert genus_of(clean_solid(cube & ~tunnel, close_voxels=0.0)) == 1
+    assert genus_of(clean_solid(cube & ~tunnel, close_voxels=3.0, keep_closed=outside_hole)) == 0
+
+
 def test_enclosed_pockets_are_filled():
     x, y, z = _grid()
     shell = (x ** 2 + y ** 2 + z ** 2 < 0.6 ** 2) & (x ** 2 + y ** 2 + z ** 2 > 0.4 ** 2)
@@ -121,11 +146,11 @@ def torus_with_membrane_and_floater(generator: torch.Generator) -> GaussianScene
     return GaussianScene.from_tensors(*(torch.cat(tensors) for tensors in zip(*parts)))
 
 
-def _mesh_of(scene: GaussianScene, surface: str) -> trimesh.Trimesh:
+def _mesh_of(scene: GaussianScene, surface: str, close_voxels: float = 2.0) -> trimesh.Trimesh:
     representation = GaussianRepresentation(GaussianSceneConfig(black_background_probability=0.0), torch.device("cpu"))
     representation.scene = scene
-    config = ExportConfig(resolution=64, surface=surface, solid_level=1.0 / 16, texture_size=64, progress=False,
-                          preview=False)
+    config = ExportConfig(resolution=64, surface=surface, solid_level=1.0 / 16, close_voxels=close_voxels,
+                          texture_size=64, progress=False, preview=False)
     asset = representation.to_mesh(config)
     return trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
 
@@ -149,6 +174,11 @@ def test_solid_surface_of_gaussians_drops_the_hole_membrane_and_the_floater():
     assert in_hole(solid) == 0 and floating(solid) == 0
     outer = np.linalg.norm(solid.vertices[:, :2], axis=1).max()
     assert abs(outer - (MAJOR + MINOR)) < 0.08
+
+    # A closing wide enough to fill the hole (radius 0.25: 8 voxels) adds only voxels inside the
+    # silhouette hull, and the views from above see through the hole: it stays open.
+    wide = _mesh_of(scene, "solid", close_voxels=10.0)
+    assert topology(wide).genus == 1 and in_hole(wide) == 0
 
 
 def test_carving_projects_only_occupied_nodes_and_equals_the_whole_hull():

@@ -8,6 +8,7 @@ its own texturing (with :func:`dream3d.export.texels.texel_surface_points` and
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -138,9 +139,13 @@ def extract_mesh(
         threshold = resolve_threshold(grid, config.threshold, config.min_auto_threshold)
         if config.surface == "solid":
             occupied = grid.values > threshold * config.solid_level
+            inside_hull = None  # every voxel is kept: no silhouettes
             if silhouettes is not None:
-                occupied = carve(occupied, grid.radius, silhouettes, config.silhouette.min_alpha, config.chunk_size)
-            raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels)
+                inside_hull = functools.partial(carve, radius=grid.radius, views=silhouettes,
+                                                min_alpha=config.silhouette.min_alpha, chunk_size=config.chunk_size)
+                occupied = inside_hull(occupied)
+            raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels,
+                                inside_hull)
         else:
             if config.fill_cavities:
                 grid = fill_cavities(grid, threshold)

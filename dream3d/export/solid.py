@@ -6,7 +6,9 @@ floaters cling to the object. Here the occupied voxels are cleaned first, with t
 morphological operators of Serra's *Image Analysis and Mathematical Morphology* (1982):
 
 - a closing with a ball of ``close_voxels`` fills tunnels and cracks narrower than about its
-  diameter (a torus's hole, far wider, stays open);
+  diameter (a torus's hole, far wider, stays open). When the scene's silhouettes are known, the
+  closing adds only voxels inside their hull: a hole that some view sees through (a mug's
+  handle) stays open however wide the ball, while a tunnel that no view sees through is filled;
 - an opening with a ball of ``open_voxels`` cuts thin spikes and threads;
 - enclosed pockets are filled, and only the largest connected piece is kept, so no floater
   survives;
@@ -17,6 +19,7 @@ morphological operators of Serra's *Image Analysis and Mathematical Morphology* 
 from __future__ import annotations
 
 import logging
+from typing import Callable, Optional
 
 import numpy as np
 from scipy import ndimage
@@ -45,15 +48,25 @@ def largest_piece(occupied: np.ndarray) -> np.ndarray:
     return labels == 1 + int(np.argmax(sizes))
 
 
-def clean_solid(occupied: np.ndarray, close_voxels: float = 2.0, open_voxels: float = 1.0) -> np.ndarray:
+Keep = Callable[[np.ndarray], np.ndarray]
+"""``keep(candidates [R,R,R] bool) -> [R,R,R] bool``: the candidate voxels that may be added."""
+
+
+def clean_solid(occupied: np.ndarray, close_voxels: float = 2.0, open_voxels: float = 1.0,
+                keep_closed: Optional[Keep] = None) -> np.ndarray:
     """``occupied [R,R,R]`` closed, opened, with enclosed pockets filled and only its largest piece.
 
+    ``keep_closed``: which of the voxels that the closing adds to keep (None: all of them), e.g.
+    those inside the silhouette hull (``dream3d.export.silhouette.carve``).
     The grid is padded first, so that the closing does not glue the solid to the grid's border.
     """
     pad = int(np.ceil(max(close_voxels, open_voxels))) + 1
     solid = np.pad(occupied, pad)
     if close_voxels > 0:
         solid = ndimage.binary_closing(solid, ball(close_voxels))
+        if keep_closed is not None:
+            inner = (slice(pad, -pad),) * 3
+            solid[inner] = occupied | keep_closed(solid[inner] & ~occupied)
     if open_voxels > 0:
         solid = ndimage.binary_opening(solid, ball(open_voxels))
     solid = solid[pad:-pad, pad:-pad, pad:-pad]
@@ -62,9 +75,9 @@ def clean_solid(occupied: np.ndarray, close_voxels: float = 2.0, open_voxels: fl
 
 
 def solid_surface(occupied: np.ndarray, radius: float, close_voxels: float = 2.0, open_voxels: float = 1.0,
-                  smooth_voxels: float = 1.0) -> Mesh:
+                  smooth_voxels: float = 1.0, keep_closed: Optional[Keep] = None) -> Mesh:
     """The smooth, closed boundary of ``clean_solid(occupied)`` on a grid over ``[-radius, radius]^3``."""
-    solid = clean_solid(occupied, close_voxels, open_voxels)
+    solid = clean_solid(occupied, close_voxels, open_voxels, keep_closed)
     if not solid.any():
         raise ExportError("Nothing to export: no voxel is left of the solid once it is cleaned. Try a lower "
                           "`export.threshold`, smaller `export.close_voxels`/`export.open_voxels`, or train longer.")
