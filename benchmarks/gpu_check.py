@@ -12,7 +12,7 @@ In order, each section only if the time budget allows it:
    random weights (no download), timed: steps/s, seconds per step by section, peak GPU
    memory and the time of the whole job, prompt to GLB (``gpu/config_runs.py``);
 4. the bundled prior on the GPU: the CPU configs, whole jobs;
-5. the 12-prompt ground-truth evaluation of ``configs/dreamgaussian.yaml``.
+5. the 12-prompt ground-truth evaluation of ``configs/dreamgaussian-fast.yaml``.
 
 It writes ``GPU.md`` and ``gpu.json`` into ``--output-dir`` (default ``benchmarks/``; with
 ``--smoke``, a temporary folder). It installs nothing: ``docs/gpu.md`` lists the wheels to
@@ -109,7 +109,7 @@ def run_eval(scratch: Path, budget: Budget) -> dict:
     remaining = max(budget.seconds - budget.elapsed(), 1.0)
     out = scratch / "eval-dreamgaussian"
     cmd = [sys.executable, "-m", "dream3d.eval", "--batch", "configs/prompts/eval-12.txt",
-           "--config", "configs/dreamgaussian.yaml", "--output-dir", str(out), "trainer.video=false"]
+           "--config", "configs/dreamgaussian-fast.yaml", "--output-dir", str(out), "trainer.video=false"]
     try:
         subprocess.run(cmd, cwd=REPO, timeout=remaining, capture_output=True, text=True, check=False)
     except subprocess.TimeoutExpired:

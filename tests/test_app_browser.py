@@ -63,7 +63,7 @@ def start_app(prior: Path, outputs: Path, port: int, log: Path) -> subprocess.Po
     with open(log, "wb") as out:
         app = subprocess.Popen(
             [sys.executable, "-m", "dream3d.app", "--port", str(port), "--outputs", str(outputs), "--method",
-             "dreamgaussian", "--refresh", "0.3", f"system.prior.pretrained={prior}", *APP_OVERRIDES],
+             "dreamgaussian-fast", "--refresh", "0.3", f"system.prior.pretrained={prior}", *APP_OVERRIDES],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + HANG_GUARD
     while "Running on local URL" not in log.read_text(errors="replace"):
@@ -103,7 +103,7 @@ def check_glb(path: Path) -> None:
 
 
 def run_of(outputs: Path, prompt: str) -> Path:
-    found = list((outputs / "dreamgaussian").glob(prompt.replace(" ", "_") + "@*"))
+    found = list((outputs / "dreamgaussian-fast").glob(prompt.replace(" ", "_") + "@*"))
     assert len(found) == 1, found
     return found[0]
 

@@ -62,7 +62,7 @@ def test_sdedit_with_an_oracle_denoiser_returns_the_clean_image():
 def test_dreamgaussian_run_writes_a_textured_glb(tiny_prior_dir, tmp_path):
     out = tmp_path / "dg"
     code = main([
-        "--config", str(REPO / "configs/dreamgaussian.yaml"), "--prompt", "a blue cone", "--output-dir", str(out),
+        "--config", str(REPO / "configs/dreamgaussian-fast.yaml"), "--prompt", "a blue cone", "--output-dir", str(out),
         f"system.prior.pretrained={tiny_prior_dir}", "trainer.max_steps=8", "system.refine_steps=2",
         "system.gaussians.num_points=500", "system.resolutions=[16,16,24]", "system.texture.camera.height=16",
         "system.texture.camera.width=16", "system.backproject.resolution=32", "system.gaussians.densify.refine_start_iter=2",
@@ -85,7 +85,7 @@ def test_dreamgaussian_run_writes_a_textured_glb(tiny_prior_dir, tmp_path):
 def test_resolution_ramp_and_stage_split(tiny_prior_dir):
     from dream3d.methods import build_recipe, load_config
 
-    config = load_config(REPO / "configs/dreamgaussian.yaml", ["trainer.max_steps=100", "system.refine_steps=20"])
+    config = load_config(REPO / "configs/dreamgaussian-fast.yaml", ["trainer.max_steps=100", "system.refine_steps=20"])
     recipe = build_recipe(config)
     gaussians, refine = recipe.stages
     assert (gaussians.name, gaussians.steps, refine.name, refine.steps) == ("gaussians", 80, "refine", 20)
@@ -127,6 +127,6 @@ def test_gaussian_stage_lights_its_renders_with_the_sampled_shading_mode():
     assert upper_left.mean() > lower_right.mean() + 0.2
     torch.testing.assert_close(plain.rgb[0][solid][:, 0], plain.rgb[0][solid][:, 2])  # white albedo: grey
 
-    config = load_config(REPO / "configs/dreamgaussian.yaml", ["system.shading={probabilities: [0.2, 0.7, 0.1]}"])
+    config = load_config(REPO / "configs/dreamgaussian-fast.yaml", ["system.shading={probabilities: [0.2, 0.7, 0.1]}"])
     assert build_recipe(config).stages[0].shading.probabilities == (0.2, 0.7, 0.1)
-    assert build_recipe(load_config(REPO / "configs/dreamgaussian.yaml", [])).stages[0].shading is None
+    assert build_recipe(load_config(REPO / "configs/dreamgaussian-fast.yaml", [])).stages[0].shading is None

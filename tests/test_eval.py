@@ -217,7 +217,7 @@ def test_batch_with_seeds_runs_each_prompt_per_seed_and_rates_over_both(tmp_path
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red cube\n")
     out = tmp_path / "out"
-    assert main(["--batch", str(prompts), "--config", "configs/dreamgaussian.yaml", "--seeds", "0", "1",
+    assert main(["--batch", str(prompts), "--config", "configs/dreamgaussian-fast.yaml", "--seeds", "0", "1",
                  "--output-dir", str(out)]) == 0
     assert launched == [("a red cube", 0, "seed0"), ("a red cube", 1, "seed1")]
     report = json.loads((out / "eval.json").read_text())

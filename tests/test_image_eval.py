@@ -78,6 +78,6 @@ def test_batch_overrides_are_not_taken_for_a_path(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "run_batch", fake_run_batch)
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red cube\n")
-    assert cli.main(["--batch", str(prompts), "--config", "configs/dreamgaussian.yaml", "trainer.video=false",
+    assert cli.main(["--batch", str(prompts), "--config", "configs/dreamgaussian-fast.yaml", "trainer.video=false",
                      "seed=1"]) == 0
     assert seen["overrides"] == ["trainer.video=false", "seed=1"]

@@ -66,7 +66,7 @@ def test_a_bad_image_exits_2_before_the_prior_loads(tmp_path, image, message):
 
 
 def test_a_text_prior_with_an_image_is_refused_with_advice(tmp_path, tiny_prior_dir):
-    code = launch("--config", str(REPO / "configs/dreamgaussian.yaml"), "--image", str(object_image(tmp_path / "in.png")),
+    code = launch("--config", str(REPO / "configs/dreamgaussian-fast.yaml"), "--image", str(object_image(tmp_path / "in.png")),
                   "--output-dir", str(tmp_path / "run"), f"system.prior.pretrained={tiny_prior_dir}", *TINY)
     assert code == 2 and not (tmp_path / "run").exists()
 

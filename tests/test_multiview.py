@@ -285,7 +285,7 @@ def load(config: str, *overrides: str):
 
 
 @pytest.mark.parametrize("config", ["dreamfusion-mv-sd.yaml", "dreamgaussian-mv-sd.yaml", "dreamfusion-mv.yaml",
-                                    "dreamgaussian-mv.yaml"])
+                                    "dreamgaussian.yaml"])
 def test_mv_configs_check_the_prior_guidance_and_views(config, mv_prior_dir, tiny_prior_dir):
     prior = f"system.prior.pretrained={mv_prior_dir}"
     run = load(config, prior)

@@ -12,7 +12,7 @@ from dream3d.cli import main
 from dream3d.run_dir import LOCK_NAME
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = str(REPO / "configs/dreamgaussian.yaml")
+CONFIG = str(REPO / "configs/dreamgaussian-fast.yaml")
 TINY = [
     "trainer.max_steps=4", "system.refine_steps=2", "trainer.checkpoint_every=2", "trainer.progress_bar=false",
     "trainer.preview_every=2", "trainer.preview_resolution=16", "trainer.video=false",

@@ -59,10 +59,10 @@ def sd_scale_runs(mesh: Path, smoke: bool) -> list[TimedRun]:
 def bundled_runs(mesh: Path, smoke: bool) -> list[TimedRun]:
     """The CPU configs with the bundled prior, whole jobs (one small one in smoke mode)."""
     if smoke:
-        return [TimedRun("dreamgaussian (bundled prior)", "configs/dreamgaussian.yaml", 3, None,
+        return [TimedRun("dreamgaussian (bundled prior)", "configs/dreamgaussian-fast.yaml", 3, None,
                          _shrink("dreamgaussian", True))]
     return [
-        TimedRun("dreamgaussian (bundled prior)", "configs/dreamgaussian.yaml", None, None),
+        TimedRun("dreamgaussian (bundled prior)", "configs/dreamgaussian-fast.yaml", None, None),
         TimedRun("dreamfusion (bundled prior)", "configs/dreamfusion.yaml", None, None),
         TimedRun("prolificdreamer (bundled prior)", "configs/prolificdreamer.yaml", None, None),
         TimedRun("texture (bundled prior)", "configs/texture.yaml", None, None, [f"system.mesh_path={mesh}"]),

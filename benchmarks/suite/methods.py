@@ -7,7 +7,7 @@ from pathlib import Path
 METHODS: dict[str, str] = {
     "dreamfusion": "configs/dreamfusion.yaml",
     "prolificdreamer": "configs/prolificdreamer.yaml",
-    "dreamgaussian": "configs/dreamgaussian.yaml",
+    "dreamgaussian": "configs/dreamgaussian-fast.yaml",
     "texture": "configs/texture.yaml",
 }
 """Method name -> its CPU config (bundled prior), relative to the repository root."""
