@@ -34,7 +34,8 @@ class ExportConfig:
     solid_level: float = 1.0
     """``solid``: the fraction of the threshold above which a voxel is occupied."""
     close_voxels: float = 2.0
-    """``solid``: radius in voxels of the closing that fills tunnels and cracks (0 = none)."""
+    """``solid``: radius in voxels of the closing that fills tunnels and cracks (0 = none). With
+    silhouettes it adds only voxels inside their hull, so holes that a view sees through stay open."""
     open_voxels: float = 1.0
     """``solid``: radius in voxels of the opening that cuts spikes and threads (0 = none)."""
     smooth_voxels: float = 1.0
