@@ -113,6 +113,10 @@ def test_solid_options_are_range_checked():
         bad = ExportConfig()
         bad.silhouette.min_alpha = 1.5
         validate_export_config(bad)
+    with pytest.raises(ValueError, match="export.silhouette.max_hole_fraction"):
+        bad = ExportConfig()
+        bad.silhouette.max_hole_fraction = -0.1
+        validate_export_config(bad)
 
 
 # ---------------------------------------------------------------- a Gaussian torus
@@ -199,3 +203,20 @@ def test_carving_projects_only_occupied_nodes_and_equals_the_whole_hull():
     carved = carve(occupied, radius, views, 0.5, chunk_size=777)
     assert 0 < carved.sum() < occupied.sum()  # the membrane and the floater go
     np.testing.assert_array_equal(carved, occupied & whole)
+
+
+def test_pinholes_in_a_silhouette_are_filled_and_a_handle_hole_is_kept():
+    """A view's holes under ``max_hole_fraction`` of its foreground are pinholes between sparse
+    Gaussians (filled); a larger one, like a mug handle's, and the background are kept."""
+    from dream3d.export.silhouette import fill_pinholes
+
+    mask = torch.zeros(2, 40, 40)
+    mask[:, 5:35, 5:35] = 0.9  # 900 px of foreground
+    mask[0, 10:12, 10:12] = 0.2  # a 4 px pinhole: 0.4%
+    mask[0, 20:26, 20:26] = 0.0  # a 36 px hole: 4%
+    mask[1, 0:20, 15:18] = 0.0  # a notch open to the border: background, not a hole
+    filled = fill_pinholes(mask, min_alpha=0.5, max_hole_fraction=0.01)
+    assert (filled[0, 10:12, 10:12] == 1.0).all()
+    assert (filled[0, 20:26, 20:26] == 0.0).all()
+    assert torch.equal(filled[1], mask[1]) and (filled[:, :5] == 0).all()
+    assert torch.equal(fill_pinholes(mask, 0.5, 0.0), mask)  # 0 turns it off

@@ -86,6 +86,7 @@ def validate_export_config(config: ExportConfig) -> None:
         ("smooth_voxels", 0.0 <= config.smooth_voxels <= 8.0, "in [0, 8]"),
         ("silhouette.min_alpha", 0.0 < config.silhouette.min_alpha < 1.0, "in (0, 1)"),
         ("silhouette.background_tolerance", 0.0 <= config.silhouette.background_tolerance < 1.0, "in [0, 1)"),
+        ("silhouette.max_hole_fraction", 0.0 <= config.silhouette.max_hole_fraction < 1.0, "in [0, 1)"),
     ]
     for key, ok, rule in checks:
         if not ok:
