@@ -21,7 +21,7 @@ METHODS = {
     "dreamfusion": (["trainer.max_steps=10", "system.camera.height=16", "system.camera.width=16"], 3),
     "prolificdreamer": (["trainer.max_steps=8", "system.texture_steps=3", "system.camera.height=16",
                          "system.camera.width=16", "system.texture.camera.height=16", "system.texture.camera.width=16"], 3),
-    "dreamgaussian": (["trainer.max_steps=10", "system.refine_steps=3", "system.gaussians.num_points=300",
+    "dreamgaussian-fast": (["trainer.max_steps=10", "system.refine_steps=3", "system.gaussians.num_points=300",
                        "system.resolutions=[16,16,16]", "system.texture.camera.height=16", "system.texture.camera.width=16",
                        "system.backproject.resolution=32", "system.gaussians.densify.refine_start_iter=1",
                        "system.gaussians.densify.refine_every=4", "system.gaussians.densify.refine_stop_iter=6",
