@@ -22,10 +22,10 @@ METHODS = {
     "prolificdreamer": (["trainer.max_steps=8", "system.texture_steps=3", "system.camera.height=16",
                          "system.camera.width=16", "system.texture.camera.height=16", "system.texture.camera.width=16"], 3),
     "dreamgaussian-fast": (["trainer.max_steps=10", "system.refine_steps=3", "system.gaussians.num_points=300",
-                       "system.resolutions=[16,16,16]", "system.texture.camera.height=16", "system.texture.camera.width=16",
-                       "system.backproject.resolution=32", "system.gaussians.densify.refine_start_iter=1",
-                       "system.gaussians.densify.refine_every=4", "system.gaussians.densify.refine_stop_iter=6",
-                       "system.gaussians.densify.grow_grad2d=0.06", "system.sdedit.ddim_steps=3"], 3),
+                            "system.resolutions=[16,16,16]", "system.texture.camera.height=16", "system.texture.camera.width=16",
+                            "system.backproject.resolution=32", "system.gaussians.densify.refine_start_iter=1",
+                            "system.gaussians.densify.refine_every=4", "system.gaussians.densify.refine_stop_iter=6",
+                            "system.gaussians.densify.grow_grad2d=0.06", "system.sdedit.ddim_steps=3"], 3),
     "texture": (["trainer.max_steps=6", "system.texture.camera.height=16", "system.texture.camera.width=16"], 2),
 }
 
