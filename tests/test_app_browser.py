@@ -28,11 +28,15 @@ import torch
 import trimesh
 from cdp import CHROMIUM, Browser
 
+from dream3d.naming import slugify
+
 gradio = pytest.importorskip("gradio", reason="the web app needs gradio (pip install -e .[app])")
 
 REPO = Path(__file__).resolve().parents[1]
 HANG_GUARD = 300.0
 """Seconds after which a wait counts as hung: a guard against hangs, never a speed limit."""
+METHOD = "dreamgaussian-fast"
+"""The single-view DreamGaussian recipe: its run folders are under ``outputs/dreamgaussian_fast``."""
 STEPS = 60
 APP_OVERRIDES = [
     f"trainer.max_steps={STEPS}", "system.refine_steps=2", "trainer.checkpoint_every=100", "trainer.progress_bar=false",
@@ -63,7 +67,7 @@ def start_app(prior: Path, outputs: Path, port: int, log: Path) -> subprocess.Po
     with open(log, "wb") as out:
         app = subprocess.Popen(
             [sys.executable, "-m", "dream3d.app", "--port", str(port), "--outputs", str(outputs), "--method",
-             "dreamgaussian-fast", "--refresh", "0.3", f"system.prior.pretrained={prior}", *APP_OVERRIDES],
+             METHOD, "--refresh", "0.3", f"system.prior.pretrained={prior}", *APP_OVERRIDES],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + HANG_GUARD
     while "Running on local URL" not in log.read_text(errors="replace"):
@@ -103,7 +107,7 @@ def check_glb(path: Path) -> None:
 
 
 def run_of(outputs: Path, prompt: str) -> Path:
-    found = list((outputs / "dreamgaussian-fast").glob(prompt.replace(" ", "_") + "@*"))
+    found = list((outputs / slugify(METHOD)).glob(slugify(prompt) + "@*"))
     assert len(found) == 1, found
     return found[0]
 
