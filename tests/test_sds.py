@@ -189,6 +189,40 @@ def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
     assert (stepped - decoded).abs().sum() < (images.detach() - decoded).abs().sum()
 
 
+def test_latent_and_image_space_sum_both_terms_of_one_draw():
+    """HiFA's loss: grad_x = J_E^T w (eps_hat - eps) + lambda_rgb w (alpha/sigma) (x - D(z0_hat)), one draw."""
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(0)
+    cond, uncond = 0.1 * torch.randn(1, 4, 8, 8), 0.1 * torch.randn(1, 4, 8, 8)
+    unet = StubUNet(cond, uncond)
+    unet.config = SimpleNamespace(in_channels=4, sample_size=8)
+    prior = TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
+    weight = 0.3
+    sds = SDS(prior, GuidanceConfig(guidance_scale=7.5, space="latent+image", image_weight=weight), max_steps=100)
+    images = torch.rand(1, 3, 32, 32, requires_grad=True)
+
+    torch.manual_seed(1)
+    loss, stats = sds.loss(images, orbit_cameras(1), make_prompts(), step=0)
+    loss.backward()
+    torch.manual_seed(1)
+    t = sds.schedule.sample(0, 1, images.device)
+    eps = torch.randn(1, 4, 8, 8)
+    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    x = images.detach().clone().requires_grad_(True)
+    latents = prior.encode_images(x)
+    noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * eps
+    eps_hat = uncond + 7.5 * (cond - uncond)
+    latent_grad = (1 - abar) * (eps_hat - eps)
+    (latents * latent_grad).sum().backward()  # J_E^T latent_grad
+    z0_hat = (noisy - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    decoded = (nn.functional.interpolate(z0_hat[:, :3], scale_factor=4.0) * 0.5 + 0.5).clamp(0, 1)
+    image_grad = (1 - abar) * (abar.sqrt() / (1 - abar).sqrt()) * (images.detach() - decoded)
+    torch.testing.assert_close(images.grad, x.grad + weight * image_grad)
+    assert stats["grad_norm"] == pytest.approx(float(latent_grad.norm()), rel=1e-5)
+    assert stats["image_grad_norm"] == pytest.approx(float(image_grad.norm()), rel=1e-5)
+
+
 def test_image_space_is_refused_for_vsd():
     from dream3d.guidance.vsd import VSD
 

@@ -18,6 +18,11 @@ the image-space gradient puts the render x and the decoded estimate in its place
 It skips the encoder's Jacobian, which weights colour directions unevenly: with the bundled
 prior, latent SDS leaves an orange object pink after 400 steps, where image-space SDS reaches
 orange.
+
+Both (``space: latent+image``, HiFA's own loss, sec. 3.2: the latent term plus ``lambda_rgb``
+times the image term, from one noise draw): the latent term keeps what the blurry one-step
+estimate of the high-noise steps lacks (a mug's handle), the image term holds the colour
+(``benchmarks/dreamfusion-mv-hifa.md``).
 """
 from __future__ import annotations
 
@@ -50,9 +55,11 @@ class GuidanceConfig:
     """Timestep range and its annealing."""
     grad_clip: Optional[float] = None
     """Clamp each element of the latent (or image) gradient to [-c, c]; null disables."""
-    space: Literal["latent", "image"] = "latent"
-    """Where the SDS residual is taken: ``latent`` (DreamFusion) or ``image`` (the render
-    against the decoded one-step estimate, HiFA); ``sds`` guidance only."""
+    space: Literal["latent", "image", "latent+image"] = "latent"
+    """Where the SDS residual is taken: ``latent`` (DreamFusion), ``image`` (the render against
+    the decoded one-step estimate, HiFA) or ``latent+image`` (both, HiFA's loss); not for VSD."""
+    image_weight: float = 1.0
+    """HiFA's lambda_rgb: the image term's weight when ``space`` is ``latent+image``."""
     vsd: VSDConfig = field(default_factory=VSDConfig)
     """The LoRA score model (``type: vsd`` only)."""
 
@@ -117,12 +124,24 @@ class SDS:
         """``w(t) (alpha_t / sigma_t) (x - D(z0_hat))`` for images ``[B,3,H,W]`` whose latents are given."""
         draw = self.draw(latents, step)
         eps_hat = self.pretrained_noise(draw, cameras, condition)
-        abar = self.prior.alphas_cumprod[draw.t].view(-1, 1, 1, 1).to(latents.dtype)
+        return finish_gradient(self.decoded_residual(images, draw, eps_hat), draw.t, self.config.grad_clip)
+
+    def decoded_residual(self, images: Tensor, draw: NoisyLatents, eps_hat: Tensor) -> Tensor:
+        """``w(t) (alpha_t / sigma_t) (x - D((z_t - sigma_t eps_hat) / alpha_t))`` (HiFA's image term)."""
+        abar = self.prior.alphas_cumprod[draw.t].view(-1, 1, 1, 1).to(draw.noisy.dtype)
         alpha, sigma = abar.sqrt(), (1.0 - abar).sqrt()
         with torch.no_grad():
             denoised = self.prior.decode_latents((draw.noisy - sigma * eps_hat) / alpha)
-        grad = self.weight(draw.t) * (alpha / sigma) * (images.detach() - denoised)
-        return finish_gradient(grad, draw.t, self.config.grad_clip)
+        return self.weight(draw.t) * (alpha / sigma) * (images.detach() - denoised)
+
+    def both_gradients(self, images: Tensor, latents: Tensor, cameras: Cameras, condition: Condition,
+                       step: int) -> tuple[Tensor, Tensor, dict]:
+        """The latent and the image gradient of one draw: ``w (eps_hat - eps)`` and the decoded residual."""
+        draw = self.draw(latents.detach(), step)
+        eps_hat = self.pretrained_noise(draw, cameras, condition)
+        latent_grad, stats = finish_gradient(self.weight(draw.t) * (eps_hat - draw.noise), draw.t, self.config.grad_clip)
+        image_grad, image_stats = finish_gradient(self.decoded_residual(images, draw, eps_hat), draw.t, self.config.grad_clip)
+        return latent_grad, image_grad, {**stats, "image_grad_norm": image_stats["grad_norm"]}
 
     def loss(self, images: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """SDS loss of renders ``[B,3,H,W]`` in [0,1]; its gradient is the SDS gradient."""
@@ -133,5 +152,9 @@ class SDS:
             grad, stats = self.image_gradient(images, latents, cameras, condition, step)
             return latents_surrogate_loss(images, grad), stats
         latents = self.prior.encode_images(images).float()
+        if self.config.space == "latent+image":
+            latent_grad, image_grad, stats = self.both_gradients(images, latents, cameras, condition, step)
+            loss = latents_surrogate_loss(latents, latent_grad) + self.config.image_weight * latents_surrogate_loss(images, image_grad)
+            return loss, stats
         grad, stats = self.latent_gradient(latents, cameras, condition, step)
         return latents_surrogate_loss(latents, grad), stats
