@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dream3d.cameras import orbit_cameras
 from dream3d.guidance.diffusion import classifier_free_guidance, weighting
@@ -158,15 +158,20 @@ class StubVAE(nn.Module):
         return SimpleNamespace(sample=nn.functional.interpolate(z[:, :3], scale_factor=4.0, mode="nearest"))
 
 
-def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
-    """HiFA's image-space SDS: grad_x = w(t) (alpha/sigma) (x - D((z_t - sigma eps_hat) / alpha))."""
+def stub_vae_prior() -> tuple[TextToImagePrior, Tensor, Tensor]:
+    """A prior with ``StubVAE`` whose UNet predicts fixed noises ``cond`` and ``uncond`` ``[1,4,8,8]``."""
     from diffusers import DDPMScheduler
 
     torch.manual_seed(0)
     cond, uncond = 0.1 * torch.randn(1, 4, 8, 8), 0.1 * torch.randn(1, 4, 8, 8)
     unet = StubUNet(cond, uncond)
     unet.config = SimpleNamespace(in_channels=4, sample_size=8)
-    prior = TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
+    return TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000)), cond, uncond
+
+
+def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
+    """HiFA's image-space SDS: grad_x = w(t) (alpha/sigma) (x - D((z_t - sigma eps_hat) / alpha))."""
+    prior, cond, uncond = stub_vae_prior()
     sds = SDS(prior, GuidanceConfig(guidance_scale=7.5, space="image"), max_steps=100)
     images = torch.rand(1, 3, 32, 32, requires_grad=True)
 
@@ -191,13 +196,7 @@ def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
 
 def test_latent_and_image_space_sum_both_terms_of_one_draw():
     """HiFA's loss: grad_x = J_E^T w (eps_hat - eps) + lambda_rgb w (alpha/sigma) (x - D(z0_hat)), one draw."""
-    from diffusers import DDPMScheduler
-
-    torch.manual_seed(0)
-    cond, uncond = 0.1 * torch.randn(1, 4, 8, 8), 0.1 * torch.randn(1, 4, 8, 8)
-    unet = StubUNet(cond, uncond)
-    unet.config = SimpleNamespace(in_channels=4, sample_size=8)
-    prior = TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000))
+    prior, cond, uncond = stub_vae_prior()
     weight = 0.3
     sds = SDS(prior, GuidanceConfig(guidance_scale=7.5, space="latent+image", image_weight=weight), max_steps=100)
     images = torch.rand(1, 3, 32, 32, requires_grad=True)
