@@ -169,6 +169,21 @@ def stub_vae_prior() -> tuple[TextToImagePrior, Tensor, Tensor]:
     return TextToImagePrior(unet, StubVAE(), None, None, DDPMScheduler(num_train_timesteps=1000)), cond, uncond
 
 
+def replayed_draw(prior: TextToImagePrior, sds: SDS, images: Tensor, cond: Tensor, uncond: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The draw of ``sds.loss`` at step 0 under seed 1, by hand: the latent gradient
+    ``w (eps_hat - eps)``, the image gradient ``w (alpha/sigma) (x - D(z0_hat))`` and ``D(z0_hat)``."""
+    torch.manual_seed(1)
+    t = sds.schedule.sample(0, 1, images.device)
+    eps = torch.randn(1, 4, 8, 8)
+    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    noisy = abar.sqrt() * prior.encode_images(images).detach() + (1 - abar).sqrt() * eps
+    eps_hat = uncond + 7.5 * (cond - uncond)  # CFG at scale 7.5
+    z0_hat = (noisy - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    decoded = (nn.functional.interpolate(z0_hat[:, :3], scale_factor=4.0) * 0.5 + 0.5).clamp(0, 1)
+    image_grad = (1 - abar) * (abar.sqrt() / (1 - abar).sqrt()) * (images.detach() - decoded)
+    return (1 - abar) * (eps_hat - eps), image_grad, decoded
+
+
 def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
     """HiFA's image-space SDS: grad_x = w(t) (alpha/sigma) (x - D((z_t - sigma eps_hat) / alpha))."""
     prior, cond, uncond = stub_vae_prior()
@@ -178,17 +193,8 @@ def test_image_space_gradient_pulls_the_render_towards_the_decoded_estimate():
     torch.manual_seed(1)
     loss, _ = sds.loss(images, orbit_cameras(1), make_prompts(), step=0)
     loss.backward()
-    torch.manual_seed(1)
-    t = sds.schedule.sample(0, 1, images.device)
-    eps = torch.randn(1, 4, 8, 8)
-    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-    latents = prior.encode_images(images.detach())
-    noisy = abar.sqrt() * latents + (1 - abar).sqrt() * eps
-    eps_hat = uncond + 7.5 * (cond - uncond)
-    z0_hat = (noisy - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
-    decoded = (nn.functional.interpolate(z0_hat[:, :3], scale_factor=4.0) * 0.5 + 0.5).clamp(0, 1)
-    expected = (1 - abar) * (abar.sqrt() / (1 - abar).sqrt()) * (images.detach() - decoded)
-    torch.testing.assert_close(images.grad, expected)
+    _, image_grad, decoded = replayed_draw(prior, sds, images.detach(), cond, uncond)
+    torch.testing.assert_close(images.grad, image_grad)
     # a descent step moves the render towards the decoded estimate
     stepped = images.detach() - 0.1 * images.grad
     assert (stepped - decoded).abs().sum() < (images.detach() - decoded).abs().sum()
@@ -204,19 +210,9 @@ def test_latent_and_image_space_sum_both_terms_of_one_draw():
     torch.manual_seed(1)
     loss, stats = sds.loss(images, orbit_cameras(1), make_prompts(), step=0)
     loss.backward()
-    torch.manual_seed(1)
-    t = sds.schedule.sample(0, 1, images.device)
-    eps = torch.randn(1, 4, 8, 8)
-    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
     x = images.detach().clone().requires_grad_(True)
-    latents = prior.encode_images(x)
-    noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * eps
-    eps_hat = uncond + 7.5 * (cond - uncond)
-    latent_grad = (1 - abar) * (eps_hat - eps)
-    (latents * latent_grad).sum().backward()  # J_E^T latent_grad
-    z0_hat = (noisy - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
-    decoded = (nn.functional.interpolate(z0_hat[:, :3], scale_factor=4.0) * 0.5 + 0.5).clamp(0, 1)
-    image_grad = (1 - abar) * (abar.sqrt() / (1 - abar).sqrt()) * (images.detach() - decoded)
+    latent_grad, image_grad, _ = replayed_draw(prior, sds, x, cond, uncond)
+    (prior.encode_images(x) * latent_grad).sum().backward()  # J_E^T latent_grad
     torch.testing.assert_close(images.grad, x.grad + weight * image_grad)
     assert stats["grad_norm"] == pytest.approx(float(latent_grad.norm()), rel=1e-5)
     assert stats["image_grad_norm"] == pytest.approx(float(image_grad.norm()), rel=1e-5)
