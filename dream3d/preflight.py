@@ -56,6 +56,8 @@ def check_prompt(config: Any) -> None:
         raise ConfigError("The prompt is empty: pass --prompt \"a red cube\" (or set system.prompt).")
     if system.guidance.guidance_scale < 0:
         raise ConfigError(f"system.guidance.guidance_scale must be >= 0, got {system.guidance.guidance_scale}.")
+    if system.guidance.image_weight < 0:
+        raise ConfigError(f"system.guidance.image_weight must be >= 0, got {system.guidance.image_weight}.")
     folder = local_folder(system.prior.pretrained)
     if folder is None:
         return  # a hub id: an open vocabulary, or a load error later that says what was tried

@@ -170,6 +170,8 @@ BAD_DREAMFUSION_VALUES = [
     ("system.camera.height=0", "system.camera.height must be in [8, 1024]"),
     ("export.resolution=0", "export.resolution must be"),
     ("system.guidance.guidance_scale=-1", "guidance_scale must be >= 0"),
+    ("system.guidance.image_weight=-0.5", "image_weight must be >= 0"),
+    ("system.guidance.space=pixels", "system.guidance.space"),
     ("export.surface=voxels", "export.surface"),
     ("export.close_voxels=100", "export.close_voxels must be in [0, 16]"),
     ("export.silhouette.min_alpha=1.5", "export.silhouette.min_alpha must be in (0, 1)"),
