@@ -118,7 +118,11 @@ class SDS:
         """``w(t) (eps_hat - eps)`` for latents ``[B,C,h,w]`` and the stats of the draw."""
         draw = self.draw(latents, step)
         eps_hat = self.pretrained_noise(draw, cameras, condition)
-        return finish_gradient(self.weight(draw.t) * (eps_hat - draw.noise), draw.t, self.config.grad_clip)
+        return finish_gradient(self.noise_residual(draw, eps_hat), draw.t, self.config.grad_clip)
+
+    def noise_residual(self, draw: NoisyLatents, eps_hat: Tensor) -> Tensor:
+        """``w(t) (eps_hat - eps)`` (SDS's latent term)."""
+        return self.weight(draw.t) * (eps_hat - draw.noise)
 
     def image_gradient(self, images: Tensor, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``w(t) (alpha_t / sigma_t) (x - D(z0_hat))`` for images ``[B,3,H,W]`` whose latents are given."""
@@ -136,10 +140,10 @@ class SDS:
 
     def both_gradients(self, images: Tensor, latents: Tensor, cameras: Cameras, condition: Condition,
                        step: int) -> tuple[Tensor, Tensor, dict]:
-        """The latent and the image gradient of one draw: ``w (eps_hat - eps)`` and the decoded residual."""
+        """The latent and the image gradient of one draw: the noise and the decoded residual."""
         draw = self.draw(latents.detach(), step)
         eps_hat = self.pretrained_noise(draw, cameras, condition)
-        latent_grad, stats = finish_gradient(self.weight(draw.t) * (eps_hat - draw.noise), draw.t, self.config.grad_clip)
+        latent_grad, stats = finish_gradient(self.noise_residual(draw, eps_hat), draw.t, self.config.grad_clip)
         image_grad, image_stats = finish_gradient(self.decoded_residual(images, draw, eps_hat), draw.t, self.config.grad_clip)
         return latent_grad, image_grad, {**stats, "image_grad_norm": image_stats["grad_norm"]}
 
