@@ -12,6 +12,10 @@ run one after the other, interleaved when ``--repeats`` > 1, each in its own pro
 same idle machine, so they share its load. The table gives each run's wall time and its
 parts (start-up, training, video, export) from ``metrics.json``; the markdown goes next to
 the JSON.
+
+With ``--image`` (for the image-to-3D configs) the input is the true render of the prompt's
+object from elevation 15 and azimuth 0 (``dream3d.eval.image_batch.true_image``, the image
+batch's input), passed as ``--image FILE --elevation 15``.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPT = "a red cube"
+IMAGE_ELEVATION = 15.0
 
 
 @dataclass
@@ -61,9 +66,23 @@ def checkout(revision: str, into: Path) -> Path:
     return path
 
 
-def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int) -> dict:
+def write_true_image(path: Path) -> Path:
+    """The image batch's input for ``PROMPT``: its object's true RGBA render."""
+    import imageio.v2 as imageio
+
+    sys.path.insert(0, str(REPO))
+    from dream3d.eval.image_batch import true_image
+    from dream3d.prior.catalog import parse_prompt
+
+    pair = parse_prompt(PROMPT)
+    imageio.imwrite(path, true_image(pair.colour, pair.shape, IMAGE_ELEVATION))
+    return path
+
+
+def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int, image: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads))
-    argv = [sys.executable, "launch.py", "--config", f"configs/{method}.yaml", "--prompt", PROMPT,
+    source = ["--image", str(image), "--elevation", str(IMAGE_ELEVATION)] if image is not None else []
+    argv = [sys.executable, "launch.py", "--config", f"configs/{method}.yaml", "--prompt", PROMPT, *source,
             "--output-dir", str(out), *variant.overrides]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
@@ -77,10 +96,12 @@ def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int)
             "steps_per_second": metrics["steps_per_second"]}
 
 
-def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]], threads: int) -> str:
+def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]], threads: int,
+             image: bool = False) -> str:
+    source = f'the true render of "{PROMPT}" (elevation {IMAGE_ELEVATION:g})' if image else f'"{PROMPT}"'
     rows = [f"# Prompt -> GLB with configs/{method}.yaml, before and after each change",
-            "", f'`python benchmarks/bench_speed.py --method {method} ...`: "{PROMPT}", {threads} threads, '
-            "each variant in its own process, run one after the other in one run (medians over repeats).", "",
+            "", f"`python benchmarks/bench_speed.py --method {method}{' --image' if image else ''} ...`: {source}, "
+            f"{threads} threads, each variant in its own process, run one after the other in one run (medians over repeats).", "",
             "| variant | revision | overrides | prompt -> GLB | start-up | training | steps | steps/s | video | export |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants:
@@ -99,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--image", action="store_true", help="image to 3D: the input is the prompt's true render")
     args = parser.parse_args(argv)
     output = args.output or REPO / "benchmarks" / f"{args.method}-speed.json"
     results: dict[str, list[dict]] = {v.label: [] for v in args.variant}
@@ -106,17 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch_dir:
             scratch = Path(scratch_dir)
             trees = {v.revision: checkout(v.revision, scratch) for v in args.variant}
+            image = write_true_image(scratch / "input.png") if args.image else None
             for repeat in range(args.repeats):
                 for index, variant in enumerate(args.variant):
                     result = run_once(variant, trees[variant.revision], args.method,
-                                      scratch / f"out-{repeat}-{index}", args.threads)
+                                      scratch / f"out-{repeat}-{index}", args.threads, image)
                     results[variant.label].append(result)
                     print(f"{variant.label}: {result['wall']:.1f} s", flush=True)
     finally:  # the worktrees' folders are gone now, so git can forget them
         subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True)
-    output.write_text(json.dumps({"method": args.method, "threads": args.threads, "prompt": PROMPT,
+    output.write_text(json.dumps({"method": args.method, "threads": args.threads, "prompt": PROMPT, "image": args.image,
                                   "variants": [v.__dict__ for v in args.variant], "results": results}, indent=1))
-    output.with_suffix(".md").write_text(markdown(args.method, args.variant, results, args.threads))
+    output.with_suffix(".md").write_text(markdown(args.method, args.variant, results, args.threads, args.image))
     print(output.with_suffix(".md").read_text())
     return 0
 

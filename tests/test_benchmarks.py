@@ -131,6 +131,29 @@ def test_speed_bench_leaves_no_stale_worktree(tmp_path, monkeypatch):
     assert "| then | HEAD |" in (tmp_path / "s.md").read_text()
 
 
+def test_speed_bench_with_image_hands_each_run_the_true_render(tmp_path, monkeypatch):
+    """``--image``: every run gets the prompt's true RGBA render (a red cube in its middle), and the table says so."""
+    import imageio.v2 as imageio
+
+    import bench_speed
+
+    images = []
+    fake = {"wall": 1.0, "train": 1.0, "video": 0.0, "export": 0.0, "startup": 0.0, "steps": 1, "steps_per_second": 1.0}
+    monkeypatch.setattr(bench_speed, "run_once",
+                        lambda variant, tree, method, out, threads, image=None: images.append(imageio.imread(image))
+                        or dict(fake))
+    bench_speed.main(["--method", "dreamgaussian-image", "--image", "--variant", "now=WORKTREE", "--repeats", "2",
+                      "--output", str(tmp_path / "s.json")])
+    assert len(images) == 2 and images[0].shape == (256, 256, 4)
+    alpha, rgb = images[0][..., 3] > 127, images[0][..., :3].astype(float)
+    assert 0.05 < alpha.mean() < 0.6 and alpha[128, 128] and not alpha[0, 0]  # an object, centred, on nothing
+    red = rgb[alpha].mean(0)
+    assert red[0] > 2 * red[1] and red[0] > 2 * red[2]
+    table = (tmp_path / "s.md").read_text()
+    assert "--method dreamgaussian-image --image" in table and 'the true render of "a red cube"' in table
+    assert json.loads((tmp_path / "s.json").read_text())["image"] is True
+
+
 def test_traced_unet_bench_reports_both_forwards_and_their_identity(tiny_prior_dir, tmp_path):
     output = tmp_path / "traced-unet.json"
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_traced_unet.py"), "--prior",

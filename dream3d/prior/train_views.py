@@ -57,7 +57,7 @@ from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
 class ViewSizes:
     """Model sizes."""
 
-    unet_channels: tuple[int, ...] = (32, 64, 64)
+    unet_channels: tuple[int, ...] = (48, 96, 96)
     norm_groups: int = 16
     attention_heads: int = 4
     token_dim: int = 64
@@ -79,7 +79,7 @@ class TrainViewsConfig:
     """The text prior whose VAE this prior shares."""
     data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(views_per_pair=96))
     sizes: ViewSizes = field(default_factory=ViewSizes)
-    steps: int = 4000
+    steps: int = 6000
     batch: int = 32
     lr: float = 1e-3
     warmup_steps: int = 200
