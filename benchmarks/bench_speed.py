@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # dream3d, for --image's input; the runs themselves import their own revision's
 PROMPT = "a red cube"
 IMAGE_ELEVATION = 15.0
 
@@ -70,7 +71,6 @@ def write_true_image(path: Path) -> Path:
     """The image batch's input for ``PROMPT``: its object's true RGBA render."""
     import imageio.v2 as imageio
 
-    sys.path.insert(0, str(REPO))
     from dream3d.eval.image_batch import true_image
     from dream3d.prior.catalog import parse_prompt
 
