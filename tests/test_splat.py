@@ -8,7 +8,7 @@ import torch
 
 from dream3d.cameras import Cameras
 from dream3d.optional import MissingAcceleratorError
-from dream3d.render.splat import SplatConfig, project, rasterize, rasterize_dense, render_gaussians, splat_backend
+from dream3d.render.splat import ALPHA_MAX, ALPHA_MIN, ChunkComposite, SplatConfig, project, rasterize, rasterize_dense, render_gaussians, splat_backend
 from dream3d.scene.gaussians import GaussianScene, covariances
 
 FOVY, DIST = 40.0, 2.5
@@ -115,6 +115,40 @@ def test_tiled_rasteriser_matches_dense_reference(tile, chunk):
         assert a.shape == b.shape
         assert torch.allclose(a, b, atol=1e-5)
     assert tiled[1].max() > 0.5
+
+
+def composite_by_autograd(q: torch.Tensor, feats: torch.Tensor, basis: torch.Tensor):
+    """The chunk compositing written as plain tensor operations, for autograd to differentiate."""
+    alpha = torch.exp(q @ basis).clamp_max(ALPHA_MAX)
+    alpha = torch.where(alpha >= ALPHA_MIN, alpha, torch.zeros((), dtype=alpha.dtype))
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha[:, :-1]], 1), 1)
+    return torch.bmm((alpha * trans).transpose(1, 2), feats), torch.log1p(-alpha).sum(1).double()
+
+
+def test_chunk_composite_backward_matches_autograd():
+    """The written-out backward against autograd, with opaque (clamped) and faint (cut) splats."""
+    g = torch.Generator().manual_seed(5)
+    k, chunk, pixels, features = 7, 9, 16, 5
+    o = torch.arange(4, dtype=torch.float64) - 1.5
+    ox, oy = o.repeat(4), o.repeat_interleave(4)
+    basis = torch.stack([torch.ones_like(ox), ox, oy, ox * ox, oy * oy, ox * oy], 0)
+    q = torch.cat([torch.randn(k, chunk, 1, generator=g, dtype=torch.float64) * 2.0 - 0.5,
+                   0.5 * torch.randn(k, chunk, 2, generator=g, dtype=torch.float64),
+                   -0.2 * torch.rand(k, chunk, 3, generator=g, dtype=torch.float64)], -1)
+    feats = torch.rand(k, chunk, features, generator=g, dtype=torch.float64)
+    alpha = torch.exp(q @ basis)
+    assert bool((alpha > ALPHA_MAX).any()) and bool((alpha < ALPHA_MIN).any())  # both branches are exercised
+    grad_sums = torch.randn(k, pixels, features, generator=g, dtype=torch.float64)
+    grad_log = torch.randn(k, pixels, generator=g, dtype=torch.float64)
+    results = []
+    for composite in (ChunkComposite.apply, composite_by_autograd):
+        qq, ff = q.clone().requires_grad_(), feats.clone().requires_grad_()
+        sums, log_t = composite(qq, ff, basis)
+        ((sums * grad_sums).sum() + (log_t * grad_log).sum()).backward()
+        results.append((sums.detach(), log_t.detach(), qq.grad, ff.grad))
+    for mine, reference in zip(*results):
+        torch.testing.assert_close(mine, reference, rtol=1e-9, atol=1e-12)
+    assert float(results[0][2].abs().max()) > 0.1  # gradients are not trivially zero
 
 
 def test_gradients_match_finite_differences():

@@ -1,5 +1,6 @@
 """The traced UNet forward gives the eager prediction bit for bit, and steps aside whenever a
-trace could be stale or wrong: gradients, an adapter, class labels, a changed UNet."""
+trace could be stale or wrong: gradients, an adapter, a changed UNet. A multi-view prior's
+cameras (class labels) and view count are part of what a trace replays."""
 from __future__ import annotations
 
 import torch
@@ -133,3 +134,31 @@ def test_a_parameter_made_trainable_after_tracing_runs_eagerly(tiny_prior_dir, m
     with torch.no_grad():
         out = prior.predict_noise(noisy, t, cond)
     assert not replayed and torch.equal(out, eager(prior, noisy, t, cond))
+
+
+@torch.no_grad()
+def test_multiview_cameras_are_traced_and_a_new_view_count_traces_again(tmp_path):
+    from tiny_multiview_prior import build_tiny_multiview_prior
+
+    from dream3d.prior.multiview import MultiViewInfo, MultiViewPrior
+
+    prior = MultiViewPrior.from_pretrained(str(build_tiny_multiview_prior(tmp_path / "tiny-mv")))
+    generator = torch.Generator().manual_seed(0)
+    noisy = torch.randn(8, 4, prior.latent_size, prior.latent_size, generator=generator)
+    t = torch.full((8,), 500)
+    context = torch.randn(8, prior.tokenizer.model_max_length, prior.text_encoder.config.hidden_size, generator=generator)
+    cameras = torch.randn(8, 16, generator=generator)
+    cond = Conditioning(context=context, class_labels=cameras)
+
+    def by_eager() -> torch.Tensor:
+        return prior.unet(noisy, t, encoder_hidden_states=context, class_labels=cameras).sample
+
+    traced = prior.predict_noise(noisy, t, cond)
+    assert len(prior.traced_unet._traces) == 1
+    assert torch.equal(traced, by_eager())
+    other_cameras = prior.predict_noise(noisy, t, cond.with_class_labels(cameras.flip(0)))
+    assert not torch.allclose(other_cameras, traced, atol=1e-4)  # the cameras are an input, not a constant
+    prior.set_info(MultiViewInfo(num_views=2))  # 4 objects of 2 views: another attention
+    assert not prior.traced_unet._traces
+    assert torch.equal(prior.predict_noise(noisy, t, cond), by_eager())
+    assert not torch.allclose(by_eager(), traced, atol=1e-4)

@@ -117,6 +117,7 @@ class MultiViewPrior(TextToImagePrior):
         """Use ``info``'s view count in the cross-view attention, and its camera yaw."""
         self.info = info
         install_multiview_attention(self.unet, info.num_views)
+        self.traced_unet.reset()  # a trace replays the attention of the view count it saw
 
     @property
     def num_views(self) -> int:

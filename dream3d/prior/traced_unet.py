@@ -8,8 +8,9 @@ at about 0.8x the time (``benchmarks/traced-unet.md``).
 
 A trace freezes Python-level decisions, so it is used only where they cannot change:
 no gradient is being recorded, the UNet carries no adapter (VSD adds a LoRA in place) and
-no trainable parameter, no class labels are passed, and the tensors live on a CPU (CUDA
-has its own graph tools). Each input signature (shapes, dtype) gets its own trace.
+no trainable parameter, and the tensors live on a CPU (CUDA has its own graph tools). Each
+input signature (shapes and dtypes, with or without class labels: a multi-view prior's
+cameras) gets its own trace.
 """
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ class _UNetCall(nn.Module):
         return self.unet(sample, timesteps, encoder_hidden_states=context).sample
 
 
+class _LabelledUNetCall(_UNetCall):
+    """``unet(sample, t, encoder_hidden_states=context, class_labels=labels)`` (a multi-view
+    prior's cameras) as a plain tensor function."""
+
+    def forward(self, sample: Tensor, timesteps: Tensor, context: Tensor, labels: Tensor) -> Tensor:
+        return self.unet(sample, timesteps, encoder_hidden_states=context, class_labels=labels).sample
+
+
 class TracedUNet:
     """Calls a diffusers UNet, through a cached trace where that is safe, else eagerly."""
 
@@ -48,13 +57,13 @@ class TracedUNet:
         self._traces.clear()
         self._parameters = list(self._unet.parameters()) if self._unet is not None else []
 
-    def usable(self, unet: nn.Module, sample: Tensor, class_labels: Tensor | None) -> bool:
+    def usable(self, unet: nn.Module, sample: Tensor) -> bool:
         """Whether a trace gives the eager result for this call.
 
         The parameters are listed once per UNet (walking the module tree costs about 0.4 ms a
         call); a trace holds the same parameter objects, so replacing one needs ``reset``
         either way."""
-        return (self.enabled and not torch.is_grad_enabled() and class_labels is None
+        return (self.enabled and not torch.is_grad_enabled()
                 and sample.device.type == "cpu"
                 and not self._adapted
                 and not any(p.requires_grad for p in self._parameters))
@@ -66,16 +75,17 @@ class TracedUNet:
         if unet is not self._unet or adapted != self._adapted:
             self._unet, self._adapted = unet, adapted
             self.reset()  # another UNet, or an adapter added or removed: trace afresh later
-        if not self.usable(unet, sample, class_labels):  # this call only: the traces stay
+        if not self.usable(unet, sample):  # this call only: the traces stay
             return unet(sample, timesteps, encoder_hidden_states=context, class_labels=class_labels).sample
-        key = tuple((tuple(x.shape), x.dtype) for x in (sample, timesteps, context))
+        inputs = (sample, timesteps, context) if class_labels is None else (sample, timesteps, context, class_labels)
+        key = tuple((tuple(x.shape), x.dtype) for x in inputs)
         traced = self._traces.get(key)
         if traced is None:
-            traced = self._trace(unet, sample, timesteps, context)
+            traced = self._trace(unet, *inputs)
             if traced is None:
-                return self(unet, sample, timesteps, context)
+                return self(unet, sample, timesteps, context, class_labels)
             self._traces[key] = traced
-        return traced(sample, timesteps, context)
+        return traced(*inputs)
 
     def _trace(self, unet: nn.Module, *inputs: Tensor) -> torch.jit.ScriptModule | None:
         """A trace of ``unet`` on ``inputs``; None (and tracing off from then on) where this torch
@@ -84,7 +94,8 @@ class TracedUNet:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 warnings.simplefilter("ignore", DeprecationWarning)
-                return torch.jit.trace(_UNetCall(unet), inputs, check_trace=False)
+                call = _UNetCall(unet) if len(inputs) == 3 else _LabelledUNetCall(unet)
+                return torch.jit.trace(call, inputs, check_trace=False)
         except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
             log.warning("The UNet runs eagerly: tracing it failed (%s: %s).", type(error).__name__, error)
             self.enabled = False

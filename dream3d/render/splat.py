@@ -186,13 +186,53 @@ def rasterize(proj: Projection, colors: Tensor, background: Tensor, width: int, 
 def _composite_chunks(q: Tensor, feats: Tensor, basis: Tensor) -> tuple[Tensor, Tensor]:
     """Composite chunks on their own: exponent coefficients ``q [k,chunk,6]``, features
     ``feats [k,chunk,D+2]`` -> the weighted sums ``[k,T*T,D+2]`` and each chunk's log
-    transmittance ``[k,T*T]`` (float64)."""
-    alpha = torch.exp(q @ basis).clamp_max(ALPHA_MAX)  # [k,chunk,T*T]
-    alpha = torch.where(alpha >= ALPHA_MIN, alpha, torch.zeros((), dtype=alpha.dtype, device=alpha.device))
-    log_t = torch.log1p(-alpha)
-    cum = torch.cumsum(log_t, 1)
-    w = alpha * torch.exp(cum - log_t)  # weights within the chunk
-    return torch.bmm(w.transpose(1, 2), feats), cum[:, -1].double()
+    transmittance ``[k,T*T]`` (float64). Differentiable in ``q`` and ``feats`` (``ChunkComposite``)."""
+    return ChunkComposite.apply(q, feats, basis)
+
+
+class ChunkComposite(torch.autograd.Function):
+    """Front-to-back compositing of depth-sorted chunks, with the 3DGS backward written out.
+
+    Forward, per pixel ``p`` of a chunk's tile and Gaussian ``i`` of the chunk:
+    ``alpha_i = min(0.99, exp(q_i . basis_p))`` (0 below 1/255), ``T_i = prod_{j<i} (1 - alpha_j)``,
+    ``w_i = alpha_i T_i``, outputs ``sum_i w_i f_i`` and ``sum_i log(1 - alpha_i)``.
+
+    Backward, as in the 3DGS rasteriser (Kerbl et al. 2023), for output gradients ``G [P,F]`` and
+    ``G_log [P]``: with ``g_i = f_i . G`` and ``S_i = sum_{j>i} w_j g_j``,
+    ``dL/df_i = sum_p w_i G``, and
+    ``dL/dalpha_i = T_i g_i - (S_i + G_log) / (1 - alpha_i)``, so
+    ``dL/dq_i = sum_p dL/dalpha_i alpha_i basis_p`` where ``alpha_i`` is neither clamped nor cut.
+    Autograd of the same forward records each elementwise step and reverses the cumulative sum
+    with two flips; this backward is two batched matrix products, one cumulative sum and a few
+    elementwise passes (``tests/test_splat.py`` checks it against autograd).
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, feats: Tensor, basis: Tensor) -> tuple[Tensor, Tensor]:
+        alpha = torch.exp(q @ basis).clamp_max_(ALPHA_MAX)  # [k,chunk,T*T]
+        alpha.masked_fill_(alpha < ALPHA_MIN, 0.0)
+        log_t = torch.log1p(-alpha)
+        cum = torch.cumsum(log_t, 1)
+        total = cum[:, -1].to(torch.float64, copy=True)  # before cum is reused in place
+        trans = torch.exp(cum.sub_(log_t))  # T_i, transmittance in front of Gaussian i
+        weights = alpha * trans
+        ctx.save_for_backward(alpha, trans, weights, feats, basis)
+        return torch.bmm(weights.transpose(1, 2), feats), total
+
+    @staticmethod
+    def backward(ctx, grad_sums: Tensor, grad_log: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        alpha, trans, weights, feats, basis = ctx.saved_tensors
+        grad_feats = torch.bmm(weights, grad_sums) if ctx.needs_input_grad[1] else None
+        grad_q = None
+        if ctx.needs_input_grad[0]:
+            g = torch.bmm(feats, grad_sums.transpose(1, 2))  # [k,chunk,T*T]: f_i . G
+            wg = weights * g
+            behind = wg.sum(1, keepdim=True) - torch.cumsum(wg, 1)  # S_i = sum_{j>i} w_j g_j
+            behind.add_(grad_log.to(alpha.dtype)[:, None, :]).div_(1.0 - alpha)
+            grad_power = g.mul_(trans).sub_(behind).mul_(alpha)  # dL/dalpha_i times dalpha_i/dpower
+            grad_power.masked_fill_(alpha >= ALPHA_MAX, 0.0)  # clamped: no gradient (cut: alpha is 0)
+            grad_q = grad_power @ basis.transpose(0, 1)  # [k,chunk,6]
+        return grad_q, grad_feats, None
 
 
 def _composite_in_waves(acc: Tensor, q: Tensor, feats: Tensor, basis: Tensor, chunk_tile: Tensor,
