@@ -117,6 +117,9 @@ def _load_once(path: str, stamp: int | None, size: int, fill: float, tolerance: 
 
 def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, tolerance: float = 0.1) -> ReferenceImage:
     """Read ``path``, cut the object out, centre it on white at ``size x size``."""
+    if not 0.0 <= fill <= 1.0:
+        raise ImageInputError(f"system.image.fill is {fill}: the share of the image the object fills must be in "
+                              "(0, 1], or 0 to keep the image's own framing.")
     image = read_image(path)
     mask = object_mask(image, tolerance)
     if mask.mean() < MIN_OBJECT_FRACTION:

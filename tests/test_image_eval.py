@@ -81,3 +81,18 @@ def test_batch_overrides_are_not_taken_for_a_path(monkeypatch, tmp_path):
     assert cli.main(["--batch", str(prompts), "--config", "configs/dreamgaussian-fast.yaml", "trainer.video=false",
                      "seed=1"]) == 0
     assert seen["overrides"] == ["trainer.video=false", "seed=1"]
+
+
+@pytest.mark.parametrize(("argv", "fill"), [([], 0.0), (["--fill", "0.6"], 0.6)])
+def test_image_batch_keeps_the_true_framing_unless_told_to_reframe(monkeypatch, tmp_path, argv, fill):
+    """By default the input keeps the true camera's framing; ``--fill`` re-frames it as a user's image is."""
+    import dream3d.service
+    from dream3d.eval.__main__ import main
+
+    fills = []
+    monkeypatch.setattr(dream3d.service, "train", lambda config, run_dir, overwrite: fills.append(config.system.image.fill))
+    prompts = tmp_path / "pairs.txt"
+    prompts.write_text("a red mug\n")
+    main(["--image-batch", str(prompts), "--config", "configs/dreamgaussian-image.yaml", "--seeds", "0",
+          "--output-dir", str(tmp_path / "out"), *argv])
+    assert fills == [fill]

@@ -44,20 +44,23 @@ def test_an_image_run_writes_a_glb_and_supervises_the_reference_view(tmp_path, z
     assert metrics["steps"] == 4
 
 
-@pytest.mark.parametrize(("image", "message"), [
-    ("missing.png", "does not exist"),
-    ("empty.png", "No object found"),
+@pytest.mark.parametrize(("image", "override", "message"), [
+    ("missing.png", "seed=0", "does not exist"),
+    ("empty.png", "seed=0", "No object found"),
+    ("box.png", "system.image.fill=1.5", "system.image.fill is 1.5"),
 ])
-def test_a_bad_image_exits_2_before_the_prior_loads(tmp_path, image, message):
+def test_a_bad_image_exits_2_before_the_prior_loads(tmp_path, image, override, message):
     """The prior named here does not exist: a refusal that mentions the image, not the prior,
     shows the image was checked first."""
     if image == "empty.png":
         import imageio.v2 as imageio
 
         imageio.imwrite(tmp_path / image, np.zeros((64, 64, 4), np.uint8))
+    if image == "box.png":
+        object_image(tmp_path / image)
     result = subprocess.run(
         [sys.executable, "launch.py", "--config", CONFIG, "--image", str(tmp_path / image), "--output-dir",
-         str(tmp_path / "run"), "system.prior.pretrained=does/not-exist"],
+         str(tmp_path / "run"), "system.prior.pretrained=does/not-exist", override],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )
     assert result.returncode == 2, result.stderr[-2000:]

@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds of --batch runs (default: the config's one) and of --image-batch runs (default: 0 1)")
     parser.add_argument("--elevation", type=float, default=15.0, help="the input render's elevation for --image-batch")
+    parser.add_argument("--fill", type=float, default=0.0,
+                        help="--image-batch: re-frame each input so the object fills this share, as a user's image is "
+                             "(0: keep the true camera's framing)")
     parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="batch eval.json files to put side by side")
     parser.add_argument("--labels", nargs="+", help="a column label per --compare file (default: folder names)")
     parser.add_argument("overrides", nargs="*", help="config overrides for --batch runs")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             from dream3d.eval.image_batch import run_image_batch
 
             run_image_batch(read_prompts(Path(args.image_batch)), args.config, args.overrides, Path(args.output_dir),
-                            tuple(args.seeds or (0, 1)), args.elevation)
+                            tuple(args.seeds or (0, 1)), args.elevation, args.fill)
             print((Path(args.output_dir) / "image_eval.md").read_text())
             return 0
         if args.batch:

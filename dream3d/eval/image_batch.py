@@ -3,7 +3,7 @@
 For each (colour, shape) pair and seed, the bundled world's renderer draws the object from
 the reference camera (azimuth 0, ``elevation``, distance 2.5, 40 degrees), the image-to-3D
 config makes an asset from that image (keeping its framing, so the asset's size is the
-truth's), and the asset is scored:
+truth's; ``--fill`` re-frames it as a user's image would be), and the asset is scored:
 
 - as any asset (``evaluate_run``): shape, colour, surface metrics, genus, Janus flags;
 - on 8 novel views at azimuths 22.5 + 45k degrees, none of them the input's: PSNR, SSIM
@@ -90,8 +90,12 @@ def score_asset(run_dir: Path, prompt: str, seed: int, elevation: float, size: i
 
 
 def run_image_batch(prompts: list[str], config: str, overrides: list[str], out_dir: Path, seeds: tuple[int, ...] = (0, 1),
-                    elevation: float = 15.0) -> list[ImageRow]:
-    """Make and score an asset per prompt and seed (finished runs are scored, not remade)."""
+                    elevation: float = 15.0, fill: float = 0.0) -> list[ImageRow]:
+    """Make and score an asset per prompt and seed (finished runs are scored, not remade).
+
+    ``fill`` 0 keeps each input's framing, so the asset's size is the truth's; ``fill > 0``
+    re-frames the input as a user's image is (``ImageInputConfig.fill``), so the asset's size
+    is what that framing implies, and the novel views score it at that size."""
     import imageio.v2 as imageio
 
     from dream3d.methods import load_config
@@ -110,7 +114,7 @@ def run_image_batch(prompts: list[str], config: str, overrides: list[str], out_d
             run_dir = out_dir / f"{slugify(prompt)}@seed{seed}"
             if not (run_dir / "mesh" / "model.glb").is_file():
                 extra = {"seed": seed, "system": {"prompt": prompt, "image": {"path": str(image), "elevation": elevation,
-                                                                             "fill": 0.0}}}
+                                                                             "fill": fill}}}
                 guarded(lambda: train(load_config(config, overrides, extra), run_dir, overwrite=True))  # noqa: B023
             if (run_dir / "mesh" / "model.glb").is_file():
                 rows.append(score_asset(run_dir, prompt, seed, elevation))
