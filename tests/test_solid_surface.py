@@ -150,11 +150,14 @@ def torus_with_membrane_and_floater(generator: torch.Generator) -> GaussianScene
     return GaussianScene.from_tensors(*(torch.cat(tensors) for tensors in zip(*parts)))
 
 
-def _mesh_of(scene: GaussianScene, surface: str, close_voxels: float = 2.0) -> trimesh.Trimesh:
+def _mesh_of(scene: GaussianScene, surface: str, close_voxels: float = 2.0, outside_views: int = 1) -> trimesh.Trimesh:
+    from dream3d.export.silhouette import SilhouetteConfig
+
     representation = GaussianRepresentation(GaussianSceneConfig(black_background_probability=0.0), torch.device("cpu"))
     representation.scene = scene
     config = ExportConfig(resolution=64, surface=surface, solid_level=1.0 / 16, close_voxels=close_voxels,
-                          texture_size=64, progress=False, preview=False)
+                          texture_size=64, progress=False, preview=False,
+                          silhouette=SilhouetteConfig(outside_views=outside_views))
     asset = representation.to_mesh(config)
     return trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
 
@@ -183,6 +186,10 @@ def test_solid_surface_of_gaussians_drops_the_hole_membrane_and_the_floater():
     # silhouette hull, and the views from above see through the hole: it stays open.
     wide = _mesh_of(scene, "solid", close_voxels=10.0)
     assert topology(wide).genus == 1 and in_hole(wide) == 0
+
+    # A hull that needs two views to carve a node (``silhouette.outside_views``) leaves it open too.
+    tolerant = _mesh_of(scene, "solid", outside_views=2)
+    assert topology(tolerant).genus == 1 and in_hole(tolerant) == 0 and floating(tolerant) == 0
 
 
 def test_carving_projects_only_occupied_nodes_and_equals_the_whole_hull():
@@ -220,3 +227,35 @@ def test_pinholes_in_a_silhouette_are_filled_and_a_handle_hole_is_kept():
     assert (filled[0, 20:26, 20:26] == 0.0).all()
     assert torch.equal(filled[1], mask[1]) and (filled[:, :5] == 0).all()
     assert torch.equal(fill_pinholes(mask, 0.5, 0.0), mask)  # 0 turns it off
+
+
+def test_a_gap_one_view_alone_sees_through_is_carved_only_by_the_strict_hull():
+    """With ``outside_views=2`` a node goes only when two views see it as background: a gap that
+    one view sees through (punched into its silhouette here) keeps its nodes, while the torus's
+    hole stays open in the mesh either way (``test_solid_surface_of_gaussians_drops_the_hole_membrane_and_the_floater``)."""
+    from dream3d.export.grid import grid_rows
+    from dream3d.export.silhouette import SilhouetteConfig, SilhouetteViews, carve, render_silhouettes
+    from dream3d.render.splat import SplatConfig, render_gaussians
+
+    scene = torus_with_membrane_and_floater(torch.Generator().manual_seed(0))
+    views = render_silhouettes(lambda cameras, background: render_gaussians(scene, cameras, background, SplatConfig()),
+                               SilhouetteConfig(), background=torch.ones(3))
+    resolution, radius = 40, 1.0
+    points = grid_rows(resolution, radius, 0, resolution * resolution, torch.device("cpu")).reshape(-1, 3)
+    with torch.no_grad():
+        occupied = (scene.density(points) > 0.05).numpy().reshape((resolution,) * 3)
+
+    positions = views.cameras.c2w[:, :3, 3]
+    ring = (views.cameras.elevation - 15.0).abs() < 1e-3
+    side = int(torch.where(ring, positions[:, 0], torch.full_like(positions[:, 0], -9.0)).argmax())  # looks along -x
+    u, v = (int(x) for x in views.cameras[side:side + 1].project(torch.tensor([[[MAJOR, 0.0, 0.0]]]))[0][0, 0])
+    punched = views.masks.clone()
+    punched[side, 0, v - 4:v + 4, u - 4:u + 4] = 0.0  # a gap through the tube, in this view only
+    gapped = SilhouetteViews(punched, views.cameras)
+
+    strict, strict_gapped = (carve(occupied, radius, hull, 0.5) for hull in (views, gapped))
+    tolerant, tolerant_gapped = (carve(occupied, radius, hull, 0.5, outside_views=2) for hull in (views, gapped))
+    assert (strict & ~strict_gapped).sum() > 0  # the strict hull is tunnelled by the one view's gap
+    gap = strict & ~strict_gapped
+    assert np.array_equal(gap & tolerant_gapped, gap)  # the tolerant one keeps every node of the gap
+    assert (strict & ~tolerant).sum() == 0  # and all that the strict one keeps

@@ -85,6 +85,7 @@ def validate_export_config(config: ExportConfig) -> None:
         ("open_voxels", 0.0 <= config.open_voxels <= 16.0, "in [0, 16]"),
         ("smooth_voxels", 0.0 <= config.smooth_voxels <= 8.0, "in [0, 8]"),
         ("silhouette.min_alpha", 0.0 < config.silhouette.min_alpha < 1.0, "in (0, 1)"),
+        ("silhouette.outside_views", config.silhouette.outside_views >= 1, "at least 1"),
         ("silhouette.background_tolerance", 0.0 <= config.silhouette.background_tolerance < 1.0, "in [0, 1)"),
         ("silhouette.max_hole_fraction", 0.0 <= config.silhouette.max_hole_fraction < 1.0, "in [0, 1)"),
     ]

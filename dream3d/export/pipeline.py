@@ -142,7 +142,8 @@ def extract_mesh(
             inside_hull = None  # every voxel is kept: no silhouettes
             if silhouettes is not None:
                 inside_hull = functools.partial(carve, radius=grid.radius, views=silhouettes,
-                                                min_alpha=config.silhouette.min_alpha, chunk_size=config.chunk_size)
+                                                min_alpha=config.silhouette.min_alpha, chunk_size=config.chunk_size,
+                                                outside_views=config.silhouette.outside_views)
                 occupied = inside_hull(occupied)
             raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels,
                                 inside_hull)

@@ -40,7 +40,12 @@ class SilhouetteConfig:
     """The views: rings of azimuths at a few elevations, and the poles (96 px: about one pixel per
     voxel of a 96^3 export grid; rendering is most of the hull's cost)."""
     min_alpha: float = 0.5
-    """A grid node is inside when its projection is at least this much foreground in every view."""
+    """A view sees a grid node as foreground when its projection is at least this much foreground."""
+    outside_views: int = 1
+    """A grid node is outside the hull when at least this many views see it as background. 1 is the
+    visual hull. 2 keeps the nodes that a single view sees through, where a gap between sparse
+    Gaussians, bigger than ``max_hole_fraction``, would carve a tunnel; a true hole, a torus's or
+    a mug handle's, is seen through from several views of the rig."""
     background_tolerance: float = 0.3
     """With one plain training background: pixels whose colour is within this (largest channel
     difference) of it count as background."""
@@ -83,16 +88,19 @@ class SilhouetteViews:
     cameras: Cameras
 
     @torch.no_grad()
-    def hull_at(self, points: Tensor, chunk_size: int = 262144) -> Tensor:
-        """The smallest foreground value ``[K]`` of world ``points [K,3]`` over the views; a point
-        outside a view, or behind it, is outside the hull. ``chunk_size`` points at a time."""
+    def hull_at(self, points: Tensor, chunk_size: int = 262144, outside_views: int = 1) -> Tensor:
+        """The ``outside_views``-th smallest foreground value ``[K]`` of world ``points [K,3]`` over
+        the views (1: the smallest); a point outside a view, or behind it, is background there.
+        ``chunk_size`` points at a time."""
         cameras = self.cameras.to(points.device)
+        rank = min(max(outside_views, 1), len(cameras))
         values = []
         for start in range(0, points.shape[0], chunk_size):
             chunk = points[start:start + chunk_size]
             uv, depth = cameras.project(chunk[None].expand(len(cameras), -1, -1))  # [V,K,2], [V,K]
             sampled = sample_at_pixels(self.masks, uv)[:, 0]  # [V,K]
-            values.append(torch.where(depth > 0, sampled, torch.zeros_like(sampled)).amin(0))
+            sampled = torch.where(depth > 0, sampled, torch.zeros_like(sampled))
+            values.append(sampled.amin(0) if rank == 1 else torch.kthvalue(sampled, rank, dim=0).values)
         return torch.cat(values) if values else points.new_zeros(0)
 
 
@@ -115,14 +123,14 @@ def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: O
 
 
 def carve(occupied: np.ndarray, radius: float, views: SilhouetteViews, min_alpha: float,
-          chunk_size: int = 262144) -> np.ndarray:
+          chunk_size: int = 262144, outside_views: int = 1) -> np.ndarray:
     """``occupied [R,R,R]`` (grid nodes over ``[-radius, radius]^3``, the density grid's layout)
-    without the nodes outside the silhouette hull (smallest foreground below ``min_alpha``).
-    Only occupied nodes are projected."""
+    without the nodes outside the silhouette hull: those that at least ``outside_views`` views see
+    as background (foreground below ``min_alpha``). Only occupied nodes are projected."""
     nodes = np.argwhere(occupied)  # [K,3] of (i, j, k)
     axis = torch.linspace(-radius, radius, occupied.shape[0], device=views.masks.device)  # as grid_rows
     points = axis[torch.from_numpy(nodes).to(axis.device)]  # [K,3]
-    inside = (views.hull_at(points, chunk_size) >= min_alpha).cpu().numpy()
+    inside = (views.hull_at(points, chunk_size, outside_views) >= min_alpha).cpu().numpy()
     carved = np.zeros_like(occupied)
     carved[tuple(nodes[inside].T)] = True
     return carved
