@@ -19,6 +19,7 @@ from dream3d.checkpoint import LAST, CheckpointError, load_checkpoint, previous_
 from dream3d.config import ConfigError, save_config
 from dream3d.device import resolve_device
 from dream3d.exit_codes import EXIT_INTERRUPTED, EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
+from dream3d.export.config import WRITING_OPTIONS, ExportConfig, meshing_options_changed
 from dream3d.export.types import ExportError
 from dream3d.methods import build_recipe, load_config
 from dream3d.optional import MissingAcceleratorError
@@ -110,9 +111,26 @@ def export_only(run_dir: Path, overrides: list[str]) -> int:
         state = load_checkpoint(checkpoint, "cpu")
         run = RecipeRun(build_recipe(config), resolve_device(config.device), load_prior=False)
         Trainer(run, config, run_dir).restore(state, checkpoint)
+        refuse_meshing_overrides(run, run_dir, load_config(run_dir / "config.yaml", []).export, config.export)
         summary = run.export(run_dir)
     log.info("Exported %s", summary)
     return 0
+
+
+def refuse_meshing_overrides(run: RecipeRun, run_dir: Path, saved: ExportConfig, wanted: ExportConfig) -> None:
+    """A ``ConfigError`` when ``--export`` overrides an option that makes the mesh but the run's
+    shown stage has fixed geometry (a texture stage: its mesh was made when the stage began)."""
+    stage = run.shown_stage()
+    changed = meshing_options_changed(saved, wanted)
+    if not changed or not getattr(run.representations[stage.name], "fixed_geometry", False):
+        return
+    names = ", ".join(f"export.{name}" for name in changed)
+    kept = ", ".join(f"export.{name}" for name in sorted(WRITING_OPTIONS - {"progress", "chunk_size"}))
+    raise ConfigError(
+        f"{names} cannot change this run's mesh: its stage '{stage.name}' textures a mesh made when the stage "
+        f"began, and --export writes that mesh as it is. Only {kept} apply here. To mesh with other settings, "
+        f"train a new run with them: python launch.py --config {run_dir / 'config.yaml'} "
+        + " ".join(f"export.{name}=..." for name in changed))
 
 
 def guarded(action: Callable[[], int]) -> int:

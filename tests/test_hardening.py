@@ -109,6 +109,26 @@ def test_an_interrupted_export_keeps_the_old_mesh_and_leftovers_are_cleaned(fini
     assert (run / "mesh" / "preview.png").is_file()
 
 
+def test_a_re_export_that_would_mesh_again_is_refused_after_refinement(finished_tiny_run, tiny_prior_dir, tmp_path,
+                                                                       capsys):
+    """The texture stage's mesh was made when the stage began; an option that makes a mesh would
+    be ignored by --export, so it is refused, naming what does apply, and nothing is written.
+    A run that stops at its Gaussians is meshed by --export, so there the option applies."""
+    run = copy_run(finished_tiny_run, tmp_path / "run")
+    before = snapshot(run)
+    assert launch("--export", str(run), "export.close_voxels=5", "export.texture_size=32") == 2
+    err = capsys.readouterr().err
+    assert "export.close_voxels cannot change this run's mesh" in err and "texture_size" not in err.split("Only")[0]
+    assert "Only export.dilation, export.preview, export.preview_size, export.texture_size apply" in err
+    assert "Traceback" not in err
+    assert snapshot(run) == before
+
+    gaussians = tmp_path / "gaussians"
+    assert launch(*run_args(tiny_prior_dir, gaussians, *ONE_STEP)) == 0
+    assert launch("--export", str(gaussians), "export.close_voxels=1", "export.texture_size=32") == 0
+    assert imageio.imread(gaussians / "mesh" / "texture.png").shape == (32, 32, 3)
+
+
 def test_re_export_at_another_texture_size_after_refinement(finished_tiny_run, tmp_path, capsys):
     run = copy_run(finished_tiny_run, tmp_path / "run")
     assert launch("--export", str(run), "export.texture_size=128") == 0

@@ -1,7 +1,7 @@
 """Options of the export stage (density grid -> mesh -> UVs -> texture -> files)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Optional
 
 from dream3d.export.silhouette import SilhouetteConfig
@@ -64,6 +64,17 @@ class ExportConfig:
     """Size in pixels of each preview view."""
     progress: bool = True
     """Show tqdm progress bars for the long stages."""
+
+
+WRITING_OPTIONS = frozenset({"texture_size", "dilation", "preview", "preview_size", "progress", "chunk_size"})
+"""The options that still apply when the geometry is fixed (a textured-mesh stage writes its
+mesh as it is); every other option makes the mesh."""
+
+
+def meshing_options_changed(before: ExportConfig, after: ExportConfig) -> list[str]:
+    """The options that make the mesh (not in ``WRITING_OPTIONS``) whose values differ."""
+    return [f.name for f in fields(ExportConfig)
+            if f.name not in WRITING_OPTIONS and getattr(before, f.name) != getattr(after, f.name)]
 
 
 def validate_export_config(config: ExportConfig) -> None:

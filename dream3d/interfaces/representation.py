@@ -37,7 +37,10 @@ class MeshAsset:
 
 @runtime_checkable
 class Representation(Protocol):
-    """A differentiable scene behind one stage."""
+    """A differentiable scene behind one stage.
+
+    One whose geometry is fixed (a texture stage) sets a class attribute ``fixed_geometry = True``:
+    ``--export`` then refuses the ``export.*`` options that make a mesh, which it would ignore."""
 
     device: torch.device
 

@@ -60,6 +60,8 @@ class TextureStageConfig:
 class TexturedMeshRepresentation(nn.Module):
     """Fixed geometry and a learned texture (state: ``TexturedMeshScene``, mesh included)."""
 
+    fixed_geometry: bool = True
+    """Its export writes the mesh it holds: the options that make a mesh do not apply."""
     regulariser_names: tuple[str, ...] = ()
 
     def __init__(self, config: TextureStageConfig, texture_size: int, device: torch.device):
