@@ -15,7 +15,8 @@ the JSON.
 
 With ``--image`` (for the image-to-3D configs) the input is the true render of the prompt's
 object from elevation 15 and azimuth 0 (``dream3d.eval.image_batch.true_image``, the image
-batch's input), passed as ``--image FILE --elevation 15``.
+batch's input), passed as ``--image FILE --elevation 15 system.image.fill=0``: framed as the
+batch frames it, by the true camera.
 """
 from __future__ import annotations
 
@@ -81,9 +82,10 @@ def write_true_image(path: Path) -> Path:
 
 def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int, image: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads))
-    source = ["--image", str(image), "--elevation", str(IMAGE_ELEVATION)] if image is not None else []
+    source, framing = ((["--image", str(image), "--elevation", str(IMAGE_ELEVATION)], ["system.image.fill=0"])
+                       if image is not None else ([], []))
     argv = [sys.executable, "launch.py", "--config", f"configs/{method}.yaml", "--prompt", PROMPT, *source,
-            "--output-dir", str(out), *variant.overrides]
+            "--output-dir", str(out), *framing, *variant.overrides]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
