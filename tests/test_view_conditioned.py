@@ -162,3 +162,29 @@ def test_the_view_prior_training_writes_a_folder_that_loads_and_samples(tmp_path
     first = load_file(tmp_path / "views" / "unet" / "diffusion_pytorch_model.safetensors")
     second = load_file(tmp_path / "again" / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_scale_augmentation_enlarges_the_object_by_the_zoom_and_pairs_views_only_within_a_zoom():
+    """A zoomed camera's field of view makes the object ``zoom`` times wider in the image, and
+    the training pairs a reference only with targets of the same object at the same zoom."""
+    from dream3d.prior.shapes_data import ShapesDataset, render, zoomed
+    from dream3d.prior.train_views import object_groups
+
+    plain = Cameras.from_spherical(torch.zeros(4), torch.zeros(4), torch.full((4,), 2.5), 40.0, 64, 64)
+    zoomed_cameras, zoom = zoomed(plain, 2, (0.8, 1.3), torch.Generator().manual_seed(0))
+    assert torch.equal(zoom[:2], zoom[:1].expand(2)) and torch.equal(zoom[2:], zoom[2:3].expand(2))
+    assert ((zoom >= 0.8) & (zoom <= 1.3)).all() and zoom[0] != zoom[2]
+    _, alpha = render(["sphere"] * 4, ["red"] * 4, plain, supersample=3)
+    _, alpha_zoomed = render(["sphere"] * 4, ["red"] * 4, zoomed_cameras, supersample=3)
+    width = alpha[:, 0].amax(1).sum(-1)  # [B] silhouette width in pixels (a sphere: round)
+    width_zoomed = alpha_zoomed[:, 0].amax(1).sum(-1)
+    assert torch.allclose(width_zoomed / width, zoom, rtol=0.04)
+    with pytest.raises(ValueError, match="zoom groups"):
+        zoomed(plain, 3, (0.8, 1.3), torch.Generator())
+
+    images = torch.zeros(6, 3, 8, 8, dtype=torch.uint8)
+    data = ShapesDataset(images, ["red"] * 6, ["cube"] * 4 + ["mug"] * 2, ["front"] * 6, torch.zeros(6, 3),
+                         torch.tensor([1.0, 1.0, 1.2, 1.2, 1.0, 1.0]))
+    assert object_groups(data).tolist() == [0, 0, 1, 1, 2, 2]
+    data.zooms = None
+    assert object_groups(data).tolist() == [0, 0, 0, 0, 1, 1]

@@ -68,6 +68,12 @@ class ShapesDataConfig:
     """Seed of the camera generator."""
     cameras: CameraSamplerConfig = field(default_factory=CameraSamplerConfig)
     """The dataset cameras: the default sampler of the CPU configs (spec)."""
+    zoom_groups: int = 1
+    """Scale augmentation: each pair's views are split into this many groups of equal size,
+    each rendered at one zoom (1: every view at the sampler's field of view, no augmentation)."""
+    zoom_range: tuple[float, float] = (1.0, 1.0)
+    """A group's zoom is drawn log-uniformly from this range: the field of view is narrowed
+    (``tan(fovy'/2) = tan(fovy/2) / zoom``) so that the object looks ``zoom`` times larger."""
 
 
 @dataclass
@@ -79,6 +85,7 @@ class ShapesDataset:
     shapes: list[str]  # [N]
     views: list[str]  # [N] front/side/back/overhead
     cameras: Tensor | None = None  # [N,3] elevation (deg), azimuth (deg), distance of each image
+    zooms: Tensor | None = None  # [N] the zoom each image was rendered at (None: all 1)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -103,8 +110,12 @@ def build_dataset(config: ShapesDataConfig, progress: bool = True) -> ShapesData
     sampler = CameraSampler(config.cameras)
     images, colours, shapes, views, poses = [], [], [], [], []
     pairs = seen_pairs()
+    zooms = []
     for colour, shape in tqdm(pairs, desc="render dataset", disable=not progress):
         cameras = sampler.sample(generator=generator, batch_size=config.views_per_pair)
+        if config.zoom_groups > 1:
+            cameras, zoom = zoomed(cameras, config.zoom_groups, config.zoom_range, generator)
+            zooms.append(zoom)
         for start in range(0, len(cameras), 32):
             chunk = cameras[start:start + 32]
             rgb, _ = render([shape] * len(chunk), [colour] * len(chunk), chunk, config.supersample)
@@ -114,7 +125,23 @@ def build_dataset(config: ShapesDataConfig, progress: bool = True) -> ShapesData
         views += cameras.view_labels()
         poses.append(torch.stack([cameras.elevation, cameras.azimuth, cameras.distance], -1))
     torch.set_num_threads(threads)
-    return ShapesDataset(torch.cat(images), colours, shapes, views, torch.cat(poses).float())
+    return ShapesDataset(torch.cat(images), colours, shapes, views, torch.cat(poses).float(),
+                         torch.cat(zooms) if zooms else None)
+
+
+def zoomed(cameras: Cameras, groups: int, zoom_range: tuple[float, float],
+           generator: torch.Generator) -> tuple[Cameras, Tensor]:
+    """``cameras`` in ``groups`` consecutive groups of equal size, each with one zoom drawn
+    log-uniformly from ``zoom_range``; returns the zoomed cameras and each one's zoom ``[B]``."""
+    if len(cameras) % groups:
+        raise ValueError(f"{len(cameras)} views do not split into {groups} zoom groups")
+    low, high = torch.log(torch.tensor(zoom_range, dtype=torch.float32))
+    zoom = torch.exp(low + (high - low) * torch.rand(groups, generator=generator))
+    zoom = zoom.repeat_interleave(len(cameras) // groups)  # [B]
+    half = torch.deg2rad(cameras.fovy) / 2
+    fovy = torch.rad2deg(2 * torch.atan(torch.tan(half) / zoom))
+    return Cameras(cameras.c2w, fovy, cameras.elevation, cameras.azimuth, cameras.distance, cameras.height,
+                   cameras.width), zoom
 
 
 @dataclass

@@ -77,7 +77,10 @@ class TrainViewsConfig:
     threads: int = 2
     vae_from: str = "extern/priors/dream3d-shapes-v2"
     """The text prior whose VAE this prior shares."""
-    data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(views_per_pair=96))
+    data: ShapesDataConfig = field(default_factory=lambda: ShapesDataConfig(
+        views_per_pair=128, zoom_groups=4, zoom_range=(0.8, 1.3)))
+    """Scale augmentation (zoom groups; reference and target always share a zoom), so that an
+    input framed larger or smaller than the world's camera frames it still reads right."""
     sizes: ViewSizes = field(default_factory=ViewSizes)
     steps: int = 6000
     batch: int = 32
@@ -94,8 +97,9 @@ def quick_config(vae_from: str, seed: int = 0) -> TrainViewsConfig:
     """A seconds-long run with tiny models, for tests."""
     sizes = ViewSizes(unet_channels=(16, 16, 32), norm_groups=8, attention_heads=2, token_dim=16, encoder_width=16,
                       encoder_layers=1, encoder_patch=16, embedding_dim=8)
-    return TrainViewsConfig(seed=seed, threads=1, vae_from=vae_from, data=ShapesDataConfig(views_per_pair=2, supersample=1),
-                            sizes=sizes, steps=3, batch=4, warmup_steps=1)
+    data = ShapesDataConfig(views_per_pair=4, supersample=1, zoom_groups=2, zoom_range=(0.8, 1.3))
+    return TrainViewsConfig(seed=seed, threads=1, vae_from=vae_from, data=data, sizes=sizes, steps=3, batch=4,
+                            warmup_steps=1)
 
 
 def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
@@ -120,10 +124,12 @@ def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
 
 
 def object_groups(data: shapes_data.ShapesDataset) -> Tensor:
-    """For each image, the index of its (colour, shape) object, ``[N]``."""
-    keys = list(dict.fromkeys(zip(data.colours, data.shapes)))
-    index = {key: i for i, key in enumerate(keys)}
-    return torch.tensor([index[key] for key in zip(data.colours, data.shapes)])
+    """For each image, the index of its (colour, shape, zoom) group, ``[N]``: a reference and
+    its target show one object at one zoom, as two cameras with the same lens would."""
+    zooms = data.zooms.tolist() if data.zooms is not None else [1.0] * len(data)
+    keys = list(zip(data.colours, data.shapes, zooms))
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return torch.tensor([index[key] for key in keys])
 
 
 def reference_partners(groups: Tensor, generator: torch.Generator, targets: Tensor) -> Tensor:
