@@ -10,7 +10,6 @@ placed at the centre, as DreamGaussian prepares its inputs. Photos need cutting 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,28 +57,41 @@ class ReferenceImage:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """``[H,W,C]`` uint8 (C = 3 or 4); raises ``ImageInputError`` for a missing or unreadable file."""
-    import imageio.v2 as imageio
+    """``[H,W,C]`` uint8, RGB (C = 3) or RGBA (C = 4); raises ``ImageInputError`` for a missing
+    or unreadable file.
+
+    Pillow decodes it. Grey, palette and CMYK images become RGB, and those with transparency
+    (grey + alpha, a palette's transparent entry) RGBA. 16-bit grey is scaled by its range,
+    65535, not by its brightest pixel. A camera's EXIF orientation is applied. An alpha
+    channel with no transparent pixel is dropped, so an opaque RGBA image is cut out by its
+    background as an RGB one is.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise ImageInputError(f"The image '{path}' does not exist.")
     try:
-        with warnings.catch_warnings():  # imageio tries every plugin on a broken file, some deprecated
-            warnings.simplefilter("ignore", DeprecationWarning)
-            image = np.asarray(imageio.imread(path))
-    except Exception as error:  # noqa: BLE001 - any decoder failure means "not an image we can read"
+        with Image.open(path) as opened:
+            picture = ImageOps.exif_transpose(opened)
+            picture.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise ImageInputError(f"The image '{path}' could not be read ({type(error).__name__}); use a PNG or JPEG.") from None
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ImageInputError(f"The image '{path}' has shape {image.shape}; expected RGB or RGBA.")
-    if image.dtype != np.uint8:
-        image = (255.0 * image.astype(np.float64) / max(float(image.max()), 1.0)).round().astype(np.uint8)
+    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey (PNG), scaled by the format's range
+        grey = np.asarray(picture, dtype=np.float64)
+        grey = np.round(255.0 * grey / (65535.0 if grey.max() > 255 or picture.mode.startswith("I;16") else 255.0))
+        image = np.repeat(grey.clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    elif picture.mode == "F":
+        image = np.repeat(np.round(255.0 * np.asarray(picture).clip(0, 1)).astype(np.uint8)[..., None], 3, axis=-1)
+    else:
+        transparent = "A" in picture.getbands() or "transparency" in picture.info
+        image = np.asarray(picture.convert("RGBA" if transparent else "RGB"))
+    if image.shape[-1] == 4 and image[..., 3].min() == 255:  # an alpha channel that masks nothing
+        image = image[..., :3]
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageInputError(f"The image '{path}' is {image.shape[1]}x{image.shape[0]} pixels; "
                               f"it needs at least {MIN_SIDE} on each side.")
-    return image
+    return np.ascontiguousarray(image)
 
 
 def background_mask(rgb: np.ndarray, tolerance: float) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 
 from dream3d.cameras import Cameras
 from dream3d.guidance.reference import ReferenceLossConfig, reference_loss
-from dream3d.image_input import ImageInputError, load_reference_image
+from dream3d.image_input import ImageInputError, load_reference_image, read_image
 from dream3d.prior.image_condition import ImageCondition, ReferenceView, relative_pose
 from dream3d.prior.source import PriorLoadError
 from dream3d.prior.view_conditioned import ViewConditionedPrior
@@ -104,6 +104,37 @@ def test_rgba_and_plain_background_images_give_the_same_centred_object(tmp_path)
         assert torch.equal(ref.rgb[:, 0, 0], torch.ones(3))  # on white
     assert torch.equal(from_rgb.mask, from_rgba.mask)
     assert torch.allclose(from_rgb.rgb[:, 32, 32], torch.tensor([40, 40, 40]) / 255.0, atol=0.02)  # the inner patch
+
+
+def test_grey_alpha_16_bit_cmyk_opaque_rgba_and_rotated_images_read_as_a_user_means_them(tmp_path):
+    """Images as editors and cameras save them: each gives the same cut-out red square."""
+    from PIL import Image
+
+    rgb = np.full((64, 80, 3), 255, np.uint8)
+    rgb[20:40, 30:50] = (200, 30, 30)
+    expected = load_reference_image(write(tmp_path / "plain.png", rgb), size=32)
+    opaque = np.concatenate([rgb, np.full((64, 80, 1), 255, np.uint8)], -1)  # RGBA that masks nothing
+    assert torch.equal(load_reference_image(write(tmp_path / "opaque.png", opaque), size=32).mask, expected.mask)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    cmyk = load_reference_image(tmp_path / "cmyk.jpg", size=32)  # 4 channels, but not RGBA
+    assert torch.equal(cmyk.mask, expected.mask)
+    assert torch.allclose(cmyk.rgb[:, 16, 16], torch.tensor([200, 30, 30]) / 255.0, atol=0.05)
+    turned = Image.fromarray(np.ascontiguousarray(np.rot90(rgb)))  # stored turned, with EXIF "rotate 270 to show"
+    exif = turned.getexif()
+    exif[0x0112] = 8
+    turned.save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    assert read_image(tmp_path / "turned.jpg").shape == (64, 80, 3)
+
+    grey_alpha = np.zeros((64, 64, 2), np.uint8)
+    grey_alpha[16:48, 16:48] = (120, 255)
+    Image.fromarray(grey_alpha, "LA").save(tmp_path / "la.png")
+    la = read_image(tmp_path / "la.png")
+    assert la.shape == (64, 64, 4) and (la[32, 32] == (120, 120, 120, 255)).all() and la[0, 0, 3] == 0
+    deep = np.zeros((64, 64), np.uint16)
+    deep[16:48, 16:48] = 20000
+    Image.fromarray(deep).save(tmp_path / "grey16.png")
+    grey16 = read_image(tmp_path / "grey16.png")
+    assert grey16.shape == (64, 64, 3) and grey16[32, 32, 0] == round(255 * 20000 / 65535)  # by its range, not its max
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
