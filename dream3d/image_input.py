@@ -23,6 +23,9 @@ MIN_SIDE = 32
 """Images smaller than this (pixels, either side) carry too little to work from."""
 MIN_OBJECT_FRACTION = 0.002
 """A mask covering less than this share of the image is taken as empty."""
+MAX_BORDER_OBJECT = 0.25
+"""An RGB image whose border is more than this share "object" has no plain background to cut
+the object out by (a photo): it is refused, with advice to cut it out first."""
 
 
 class ImageInputError(ValueError):
@@ -134,6 +137,13 @@ def load_reference_image(path: str | Path, size: int = 256, fill: float = 0.8, t
                               "(0, 1], or 0 to keep the image's own framing.")
     image = read_image(path)
     mask = object_mask(image, tolerance)
+    if image.shape[-1] == 3:
+        border = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+        if border.mean() > MAX_BORDER_OBJECT:
+            raise ImageInputError(
+                f"'{path}' has no plain background: {100 * border.mean():.0f}% of its border differs from the border's "
+                f"median colour by more than {tolerance} (system.image.tolerance). Cut the object out first into an "
+                "RGBA PNG, e.g. `pip install rembg` and `rembg i photo.jpg in.png`.")
     if mask.mean() < MIN_OBJECT_FRACTION:
         how = "its alpha channel is (almost) all transparent" if image.shape[-1] == 4 else \
             "nothing differs from the border's colour"

@@ -143,6 +143,7 @@ def test_grey_alpha_16_bit_cmyk_opaque_rgba_and_rotated_images_read_as_a_user_me
     ("tiny.png", np.zeros((16, 16, 3), np.uint8), "at least 32"),
     ("empty.png", np.zeros((64, 64, 4), np.uint8), "No object found"),
     ("flat.png", np.full((64, 64, 3), 90, np.uint8), "No object found"),
+    ("photo.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), "no plain background"),
 ])
 def test_bad_images_are_refused_with_a_message(tmp_path, name, content, message):
     path = tmp_path / name
