@@ -48,16 +48,19 @@ def test_an_image_run_writes_a_glb_and_supervises_the_reference_view(tmp_path, z
     ("missing.png", "seed=0", "does not exist"),
     ("empty.png", "seed=0", "No object found"),
     ("box.png", "system.image.fill=1.5", "system.image.fill is 1.5"),
+    ("photo.png", "seed=0", "no plain background"),
 ])
 def test_a_bad_image_exits_2_before_the_prior_loads(tmp_path, image, override, message):
     """The prior named here does not exist: a refusal that mentions the image, not the prior,
     shows the image was checked first."""
-    if image == "empty.png":
-        import imageio.v2 as imageio
+    import imageio.v2 as imageio
 
+    if image == "empty.png":
         imageio.imwrite(tmp_path / image, np.zeros((64, 64, 4), np.uint8))
     if image == "box.png":
         object_image(tmp_path / image)
+    if image == "photo.png":  # no plain background to cut the object out by
+        imageio.imwrite(tmp_path / image, np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     result = subprocess.run(
         [sys.executable, "launch.py", "--config", CONFIG, "--image", str(tmp_path / image), "--output-dir",
          str(tmp_path / "run"), "system.prior.pretrained=does/not-exist", override],
