@@ -19,7 +19,7 @@ from dream3d.checkpoint import LAST, CheckpointError, load_checkpoint, previous_
 from dream3d.config import ConfigError, save_config
 from dream3d.device import resolve_device
 from dream3d.exit_codes import EXIT_INTERRUPTED, EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
-from dream3d.export.config import WRITING_OPTIONS, ExportConfig, meshing_options_changed
+from dream3d.export.config import WRITING_OPTIONS, meshing_options_changed
 from dream3d.export.types import ExportError
 from dream3d.methods import build_recipe, load_config
 from dream3d.optional import MissingAcceleratorError
@@ -106,23 +106,25 @@ def export_only(run_dir: Path, overrides: list[str]) -> int:
     run_dir = _run_dir_of(run_dir)
     config = load_config(run_dir / "config.yaml", overrides)
     check_run(config, run_dir)
+    meshing = meshing_options_changed(load_config(run_dir / "config.yaml", []).export, config.export) if overrides else []
     with run_lock(run_dir):
         checkpoint = run_dir / "ckpts" / LAST
         state = load_checkpoint(checkpoint, "cpu")
         run = RecipeRun(build_recipe(config), resolve_device(config.device), load_prior=False)
         Trainer(run, config, run_dir).restore(state, checkpoint)
-        refuse_meshing_overrides(run, run_dir, load_config(run_dir / "config.yaml", []).export, config.export)
+        refuse_meshing_overrides(run, run_dir, meshing)
         summary = run.export(run_dir)
     log.info("Exported %s", summary)
     return 0
 
 
-def refuse_meshing_overrides(run: RecipeRun, run_dir: Path, saved: ExportConfig, wanted: ExportConfig) -> None:
-    """A ``ConfigError`` when ``--export`` overrides an option that makes the mesh but the run's
-    shown stage has fixed geometry (a texture stage: its mesh was made when the stage began)."""
+def refuse_meshing_overrides(run: RecipeRun, run_dir: Path, changed: list[str]) -> None:
+    """A ``ConfigError`` when ``--export`` overrides options that make the mesh (``changed``) but
+    the run's shown stage has fixed geometry (a texture stage: its mesh was made when it began)."""
+    if not changed:
+        return
     stage = run.shown_stage()
-    changed = meshing_options_changed(saved, wanted)
-    if not changed or not getattr(run.representations[stage.name], "fixed_geometry", False):
+    if not getattr(run.representations[stage.name], "fixed_geometry", False):
         return
     names = ", ".join(f"export.{name}" for name in changed)
     kept = ", ".join(f"export.{name}" for name in sorted(WRITING_OPTIONS - {"progress", "chunk_size"}))
