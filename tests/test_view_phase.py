@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataset, draw_caption
-from dream3d.prior.view_phase import draw_batch, featured_captions, featured_views
+from dream3d.prior.view_phase import draw_batch, featured_captions, featured_views, featured_weights
 
 
 def dataset(shapes: list[str], views: list[str]) -> ShapesDataset:
@@ -36,6 +36,27 @@ def test_without_featured_views_a_batch_is_the_first_phases_draw():
     """The first phase's weights do not change with the view phase's arrival."""
     index, n = draw_batch(32, 1000, None, 0.5, torch.Generator().manual_seed(5))
     assert n == 0 and torch.equal(index, torch.randint(0, 1000, (32,), generator=torch.Generator().manual_seed(5)))
+
+
+def test_a_chair_share_gives_the_chairs_that_share_of_the_featured_draws():
+    # 1 chair view against 3 mug views: uniform draws would give the chair a quarter
+    data = dataset(["mug", "chair", "mug", "mug", "cube"], ["front", "back", "back", "front", "front"])
+    featured = featured_views(data)
+    weights = featured_weights(data, featured, 0.75)
+    assert weights.tolist() == pytest.approx([0.25 / 3, 0.75, 0.25 / 3, 0.25 / 3])
+    index, n = draw_batch(4000, 5, featured, 1.0, torch.Generator().manual_seed(0), weights)
+    assert n == 4000 and set(index.tolist()) <= {0, 1, 2, 3}
+    assert (index == 1).float().mean().item() == pytest.approx(0.75, abs=0.03)
+    assert (index == 0).float().mean().item() == pytest.approx(0.25 / 3, abs=0.02)
+
+
+def test_without_a_chair_share_the_draw_is_unchanged():
+    data = dataset(["mug", "chair"], ["front", "back"])
+    assert featured_weights(data, featured_views(data), None) is None
+    with pytest.raises(ValueError, match="both chairs and mugs"):
+        featured_weights(dataset(["mug"], ["front"]), torch.tensor([0]), 0.5)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        featured_weights(data, featured_views(data), 1.5)
 
 
 def test_featured_captions_always_name_their_view_unless_empty():

@@ -33,7 +33,8 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
-from dream3d.prior.view_phase import ViewPhaseConfig, draw_batch, featured_captions, featured_views, phase_generators
+from dream3d.prior.view_phase import (ViewPhaseConfig, draw_batch, featured_captions, featured_views, featured_weights,
+                                      phase_generators)
 from dream3d.prior.training_state import (
     add_run_arguments,
     begin_training,
@@ -255,11 +256,12 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     text_encoder.train()
     if view_phase is None:
         name, steps, lr, warmup = "unet", cfg.unet_steps, cfg.unet_lr, cfg.warmup_steps
-        cap, share, featured = 1.0, 0.0, None  # plain Min-SNR weights, uniform batches
+        cap, share, featured, weights = 1.0, 0.0, None, None  # plain Min-SNR weights, uniform batches
         rng = random.Random(cfg.seed)
     else:
         name, steps, lr, warmup = "unet, view words", view_phase.steps, view_phase.lr, view_phase.warmup_steps
         cap, share, featured = view_phase.high_noise_cap, view_phase.featured_share, featured_views(data)
+        weights = featured_weights(data, featured, view_phase.chair_share)
         generator, rng = phase_generators(cfg.seed, view_phase)  # its own, not the caller's (see ViewPhaseConfig)
     with_view = featured_captions(cfg.captions)
     optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay)
@@ -269,7 +271,7 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
     losses, first = restore(checkpoint, parts, generator, rng)
     bar = tqdm(range(first, steps), desc=name, initial=first, total=steps)
     for step in bar:
-        index, n_featured = draw_batch(cfg.unet_batch, len(data), featured, share, generator)
+        index, n_featured = draw_batch(cfg.unet_batch, len(data), featured, share, generator, weights)
         z0 = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scale
         captions = [shapes_data.draw_caption(data.colours[i], data.shapes[i], data.views[i], rng,
                                              with_view if k < n_featured else cfg.captions)
@@ -371,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
     parser.add_argument("--view-steps", type=int, default=None, help="steps of the view-word phase (0: none)")
+    parser.add_argument("--view-chair-share", type=float, default=None,
+                        help="share of the view phase's featured draws that show a chair (default: as the data holds)")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
@@ -386,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_batch = args.batch_size
     if args.view_steps is not None:
         cfg.view_phase.steps = args.view_steps
+    if args.view_chair_share is not None:
+        cfg.view_phase.chair_share = args.view_chair_share
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 

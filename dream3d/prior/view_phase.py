@@ -47,6 +47,10 @@ class ViewPhaseConfig:
     warmup_steps: int = 50
     featured_share: float = 0.5
     """Share of each batch drawn from front and back views of mugs and chairs."""
+    chair_share: float | None = None
+    """Share of those featured draws that show a chair (None: as many as the dataset holds,
+    about half). A chair's front and back differ only in what is lit, a mug's in which side its
+    handle is on, so the chairs may need more of the phase."""
     high_noise_cap: float = 20.0
     """Largest weight of a high-noise step's error (``training_state.high_noise_weights``)."""
     seed_offset: int = 1
@@ -64,12 +68,32 @@ def featured_views(data: ShapesDataset) -> Tensor:
     return torch.tensor(chosen)
 
 
+def featured_weights(data: ShapesDataset, featured: Tensor, chair_share: float | None) -> Tensor | None:
+    """Draw weights ``[K]`` over ``featured`` that give the chairs ``chair_share`` of the draws
+    (each chair view alike, each mug view alike); None for uniform draws."""
+    if chair_share is None:
+        return None
+    if not 0.0 <= chair_share <= 1.0:
+        raise ValueError(f"chair_share must be in [0, 1]; got {chair_share}.")
+    is_chair = torch.tensor([data.shapes[i] == "chair" for i in featured.tolist()])
+    chairs, others = int(is_chair.sum()), int((~is_chair).sum())
+    if (chair_share > 0 and chairs == 0) or (chair_share < 1 and others == 0):
+        raise ValueError(f"A chair share of {chair_share} needs front or back views of both chairs and mugs.")
+    return torch.where(is_chair, chair_share / max(chairs, 1), (1.0 - chair_share) / max(others, 1)).double()
+
+
 def draw_batch(size: int, total: int, featured: Tensor | None, share: float,
-               generator: torch.Generator) -> tuple[Tensor, int]:
+               generator: torch.Generator, weights: Tensor | None = None) -> tuple[Tensor, int]:
     """``(indices [size], n)``: the first ``n = round(share * size)`` indices drawn from
-    ``featured``, the rest uniformly from ``range(total)``; without ``featured``, all uniform."""
+    ``featured`` (uniformly, or by ``weights``), the rest uniformly from ``range(total)``;
+    without ``featured``, all uniform."""
     n = 0 if featured is None else round(share * size)
-    picked = featured[torch.randint(0, len(featured), (n,), generator=generator)] if n else torch.empty(0, dtype=torch.long)
+    if not n:
+        picked = torch.empty(0, dtype=torch.long)
+    elif weights is None:
+        picked = featured[torch.randint(0, len(featured), (n,), generator=generator)]
+    else:
+        picked = featured[torch.multinomial(weights, n, replacement=True, generator=generator)]
     rest = torch.randint(0, total, (size - n,), generator=generator)
     return torch.cat([picked, rest]), n
 
