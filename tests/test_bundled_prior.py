@@ -330,3 +330,18 @@ def test_shipped_prior_is_trained():
         eps = prior.predict_noise(noisy, t, Conditioning(text))
     assert eps.shape == (4, 4, 16, 16)
     assert torch.mean((eps - noise) ** 2) < 0.3  # a trained denoiser, far below predicting zero (1.0)
+
+
+def test_the_view_phase_text_learning_rate_scales_only_the_text_encoder(tmp_path):
+    """``--view-text-lr-scale 0`` leaves the first phase's text encoder as it was, bit for bit,
+    while the view phase still trains the UNet."""
+    from safetensors.torch import load_file
+
+    from dream3d.prior.train_shapes import main
+
+    main(["--out", str(tmp_path / "first"), "--quick", "--view-steps", "0"])
+    main(["--out", str(tmp_path / "frozen_text"), "--quick", "--view-text-lr-scale", "0"])
+    first, frozen = (load_file(tmp_path / name / "text_encoder/model.safetensors") for name in ("first", "frozen_text"))
+    assert all(torch.equal(first[k], frozen[k]) for k in first)
+    first, frozen = (load_file(tmp_path / name / "unet/diffusion_pytorch_model.safetensors") for name in ("first", "frozen_text"))
+    assert any(not torch.equal(first[k], frozen[k]) for k in first)

@@ -264,7 +264,10 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: tuple[Tensor, 
         weights = featured_weights(data, featured, view_phase.chair_share)
         generator, rng = phase_generators(cfg.seed, view_phase)  # its own, not the caller's (see ViewPhaseConfig)
     with_view = featured_captions(cfg.captions)
-    optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay)
+    text_scale = 1.0 if view_phase is None else view_phase.text_lr_scale
+    groups = None if text_scale == 1.0 else [{"params": list(unet.parameters()), "lr": lr},
+                                             {"params": list(text_encoder.parameters()), "lr": lr * text_scale}]
+    optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay, groups)
     alphas_cumprod = scheduler.alphas_cumprod  # [T]
     token_cache: dict[str, Tensor] = {}
     parts = {"unet": unet, "text_encoder": text_encoder, "optimizer": optimizer, "schedule": schedule, "ema": ema}
@@ -375,6 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--view-steps", type=int, default=None, help="steps of the view-word phase (0: none)")
     parser.add_argument("--view-chair-share", type=float, default=None,
                         help="share of the view phase's featured draws that show a chair (default: as the data holds)")
+    parser.add_argument("--view-text-lr-scale", type=float, default=None,
+                        help="the text encoder's learning rate in the view phase, as a multiple of the UNet's (default 1)")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
@@ -392,6 +397,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.view_phase.steps = args.view_steps
     if args.view_chair_share is not None:
         cfg.view_phase.chair_share = args.view_chair_share
+    if args.view_text_lr_scale is not None:
+        cfg.view_phase.text_lr_scale = args.view_text_lr_scale
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
