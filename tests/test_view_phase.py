@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataset, draw_caption
-from dream3d.prior.view_phase import draw_batch, featured_captions, featured_views, featured_weights
+from dream3d.prior.view_phase import ViewPhaseConfig, draw_batch, featured_captions, featured_views, featured_weights
 
 
 def dataset(shapes: list[str], views: list[str]) -> ShapesDataset:
@@ -50,13 +50,15 @@ def test_a_chair_share_gives_the_chairs_that_share_of_the_featured_draws():
     assert (index == 0).float().mean().item() == pytest.approx(0.25 / 3, abs=0.02)
 
 
-def test_without_a_chair_share_the_draw_is_unchanged():
+def test_no_chair_share_means_uniform_draws_and_a_bad_share_is_refused():
     data = dataset(["mug", "chair"], ["front", "back"])
     assert featured_weights(data, featured_views(data), None) is None
     with pytest.raises(ValueError, match="both chairs and mugs"):
         featured_weights(dataset(["mug"], ["front"]), torch.tensor([0]), 0.5)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        featured_weights(data, featured_views(data), 1.5)
+        ViewPhaseConfig(chair_share=1.5)
+    with pytest.raises(ValueError, match="at least 0"):
+        ViewPhaseConfig(text_lr_scale=-1.0)
 
 
 def test_featured_captions_always_name_their_view_unless_empty():
@@ -65,3 +67,12 @@ def test_featured_captions_always_name_their_view_unless_empty():
     named = [c for c in captions if c]
     assert all(c.endswith(", back view") for c in named)
     assert 0.05 < 1 - len(named) / len(captions) < 0.15  # the empty captions of classifier-free guidance stay
+
+
+def test_the_training_command_refuses_a_bad_view_option_before_any_work(tmp_path, capsys):
+    from dream3d.prior.train_shapes import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "prior"), "--quick", "--view-chair-share", "2"])
+    assert stop.value.code == 2 and "chair_share must be in [0, 1]" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing rendered, nothing written

@@ -24,7 +24,7 @@ import math
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -393,12 +393,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
-    if args.view_steps is not None:
-        cfg.view_phase.steps = args.view_steps
-    if args.view_chair_share is not None:
-        cfg.view_phase.chair_share = args.view_chair_share
-    if args.view_text_lr_scale is not None:
-        cfg.view_phase.text_lr_scale = args.view_text_lr_scale
+    view_options = {"steps": args.view_steps, "chair_share": args.view_chair_share,
+                    "text_lr_scale": args.view_text_lr_scale}
+    try:  # a bad value stops here, before minutes of rendering (exit code 2)
+        cfg.view_phase = replace(cfg.view_phase, **{k: v for k, v in view_options.items() if v is not None})
+    except ValueError as error:
+        parser.error(str(error))
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 

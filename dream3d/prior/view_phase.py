@@ -62,6 +62,13 @@ class ViewPhaseConfig:
     """The phase draws from generators seeded with the run's seed plus this, so that it gives the
     same weights whether the first phase was just trained or loaded from its checkpoint."""
 
+    def __post_init__(self):
+        # checked when the command is parsed, not after the dataset's minutes of rendering
+        if self.chair_share is not None and not 0.0 <= self.chair_share <= 1.0:
+            raise ValueError(f"chair_share must be in [0, 1]; got {self.chair_share}.")
+        if self.text_lr_scale < 0.0:
+            raise ValueError(f"text_lr_scale must be at least 0; got {self.text_lr_scale}.")
+
 
 def featured_views(data: ShapesDataset) -> Tensor:
     """Indices ``[K]`` of the images of a shape with a front seen from a ``TAUGHT_VIEWS`` view."""
@@ -78,8 +85,6 @@ def featured_weights(data: ShapesDataset, featured: Tensor, chair_share: float |
     (each chair view alike, each mug view alike); None for uniform draws."""
     if chair_share is None:
         return None
-    if not 0.0 <= chair_share <= 1.0:
-        raise ValueError(f"chair_share must be in [0, 1]; got {chair_share}.")
     is_chair = torch.tensor([data.shapes[i] == "chair" for i in featured.tolist()])
     chairs, others = int(is_chair.sum()), int((~is_chair).sum())
     if (chair_share > 0 and chairs == 0) or (chair_share < 1 and others == 0):
