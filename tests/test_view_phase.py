@@ -59,6 +59,8 @@ def test_no_chair_share_means_uniform_draws_and_a_bad_share_is_refused():
         ViewPhaseConfig(chair_share=1.5)
     with pytest.raises(ValueError, match="at least 0"):
         ViewPhaseConfig(text_lr_scale=-1.0)
+    with pytest.raises(ValueError, match="featured_share"):
+        ViewPhaseConfig(featured_share=-0.1)
 
 
 def test_featured_captions_always_name_their_view_unless_empty():
@@ -76,3 +78,14 @@ def test_the_training_command_refuses_a_bad_view_option_before_any_work(tmp_path
         main(["--out", str(tmp_path / "prior"), "--quick", "--view-chair-share", "2"])
     assert stop.value.code == 2 and "chair_share must be in [0, 1]" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing rendered, nothing written
+
+
+def test_the_training_command_passes_its_view_options_to_the_phase(tmp_path):
+    import json
+
+    from dream3d.prior.train_shapes import main
+
+    main(["--out", str(tmp_path / "prior"), "--quick", "--view-featured-share", "0.75", "--view-chair-share", "0.6",
+          "--view-text-lr-scale", "2"])
+    phase = json.loads((tmp_path / "prior" / "training_log.json").read_text())["config"]["view_phase"]
+    assert (phase["steps"], phase["featured_share"], phase["chair_share"], phase["text_lr_scale"]) == (3, 0.75, 0.6, 2.0)

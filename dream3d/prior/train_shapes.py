@@ -376,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
     parser.add_argument("--view-steps", type=int, default=None, help="steps of the view-word phase (0: none)")
+    parser.add_argument("--view-featured-share", type=float, default=None,
+                        help="share of each view-phase batch drawn from front and back views of mugs and chairs (default 0.5)")
     parser.add_argument("--view-chair-share", type=float, default=None,
                         help="share of the view phase's featured draws that show a chair (default: as the data holds)")
     parser.add_argument("--view-text-lr-scale", type=float, default=None,
@@ -393,8 +395,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
-    view_options = {"steps": args.view_steps, "chair_share": args.view_chair_share,
-                    "text_lr_scale": args.view_text_lr_scale}
+    view_options = {"steps": args.view_steps, "featured_share": args.view_featured_share,
+                    "chair_share": args.view_chair_share, "text_lr_scale": args.view_text_lr_scale}
     try:  # a bad value stops here, before minutes of rendering (exit code 2)
         cfg.view_phase = replace(cfg.view_phase, **{k: v for k, v in view_options.items() if v is not None})
     except ValueError as error:

@@ -65,6 +65,8 @@ class ViewPhaseConfig:
 
     def __post_init__(self):
         # checked when the command is parsed, not after the dataset's minutes of rendering
+        if not 0.0 <= self.featured_share <= 1.0:
+            raise ValueError(f"featured_share must be in [0, 1]; got {self.featured_share}.")
         if self.chair_share is not None and not 0.0 <= self.chair_share <= 1.0:
             raise ValueError(f"chair_share must be in [0, 1]; got {self.chair_share}.")
         if self.text_lr_scale < 0.0:
