@@ -76,7 +76,8 @@ def test_the_training_command_refuses_a_bad_view_option_before_any_work(tmp_path
 
     with pytest.raises(SystemExit) as stop:
         main(["--out", str(tmp_path / "prior"), "--quick", "--view-chair-share", "2"])
-    assert stop.value.code == 2 and "chair_share must be in [0, 1]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--view-chair-share: chair_share must be in [0, 1]" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing rendered, nothing written
 
 

@@ -395,12 +395,14 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
-    view_options = {"steps": args.view_steps, "featured_share": args.view_featured_share,
-                    "chair_share": args.view_chair_share, "text_lr_scale": args.view_text_lr_scale}
-    try:  # a bad value stops here, before minutes of rendering (exit code 2)
-        cfg.view_phase = replace(cfg.view_phase, **{k: v for k, v in view_options.items() if v is not None})
-    except ValueError as error:
-        parser.error(str(error))
+    for field_name in ("steps", "featured_share", "chair_share", "text_lr_scale"):
+        value = getattr(args, f"view_{field_name}")
+        if value is None:
+            continue
+        try:  # a bad value stops here, before minutes of rendering (exit code 2)
+            cfg.view_phase = replace(cfg.view_phase, **{field_name: value})
+        except ValueError as error:
+            parser.error(f"--view-{field_name.replace('_', '-')}: {error}")
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
