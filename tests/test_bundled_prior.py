@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,7 @@ def test_either_article_and_any_case_give_the_captions_embedding(quick_prior):
 
 
 def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypatch):
-    """Stop in the VAE stage, in the first UNet phase and in the view-word phase (as a Ctrl-C
+    """Stop in the VAE stage, in the first UNet phase and in each view-word phase (as a Ctrl-C
     would), rerunning the command each time: the result is the uninterrupted run's, bit for bit,
     and no stage is redone."""
     from safetensors.torch import load_file
@@ -224,7 +225,8 @@ def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypa
     from dream3d.prior import train_shapes
 
     cfg = train_shapes.quick_config()
-    cfg.vae_steps, cfg.unet_steps, cfg.view_phase.steps, cfg.checkpoint_every = 5, 6, 5, 1
+    cfg.vae_steps, cfg.unet_steps, cfg.checkpoint_every = 5, 6, 1
+    cfg.view_phases = tuple(replace(phase, steps=5) for phase in cfg.view_phases)
     train_shapes.train(tmp_path / "whole", cfg)
     build_models, draw = train_shapes.build_models, shapes_data.draw_caption
 
@@ -267,10 +269,14 @@ def test_a_stopped_training_run_continues_to_the_same_weights(tmp_path, monkeypa
     monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_after(3 + 3))  # 3 first-phase steps left
     with pytest.raises(KeyboardInterrupt):
         train_shapes.train(tmp_path / "stopped", cfg)
-    assert (work / "unet.pt").is_file() and (work / "unet_view.ckpt").is_file() and not (work / "unet_view.pt").exists()
+    assert (work / "unet.pt").is_file() and (work / "unet_view1.ckpt").is_file() and not (work / "unet_view1.pt").exists()
+    monkeypatch.setattr(shapes_data, "draw_caption", captions_stopping_after(2 + 3))  # 2 left in the first view phase
+    with pytest.raises(KeyboardInterrupt):
+        train_shapes.train(tmp_path / "stopped", cfg)
+    assert (work / "unet_view1.pt").is_file() and (work / "unet_view2.ckpt").is_file() and not (work / "unet_view2.pt").exists()
     monkeypatch.setattr(shapes_data, "draw_caption", draw)
     log = train_shapes.train(tmp_path / "stopped", cfg)
-    assert log["images"] == 40 and "unet_view_final_loss" in log
+    assert log["images"] == 40 and "unet_view1_final_loss" in log and "unet_view2_final_loss" in log
     for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
                  "vae/diffusion_pytorch_model.safetensors"):
         whole, resumed = load_file(tmp_path / "whole" / part), load_file(tmp_path / "stopped" / part)

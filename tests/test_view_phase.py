@@ -81,12 +81,47 @@ def test_the_training_command_refuses_a_bad_view_option_before_any_work(tmp_path
     assert not any(tmp_path.iterdir())  # nothing rendered, nothing written
 
 
-def test_the_training_command_passes_its_view_options_to_the_phase(tmp_path):
+def test_the_training_command_passes_its_view_options_to_the_phases(tmp_path):
+    """One value applies to every view phase, one per phase to each in turn ("none": as the data holds)."""
     import json
 
     from dream3d.prior.train_shapes import main
 
-    main(["--out", str(tmp_path / "prior"), "--quick", "--view-featured-share", "0.75", "--view-chair-share", "0.6",
+    main(["--out", str(tmp_path / "prior"), "--quick", "--view-featured-share", "0.75", "--view-chair-share", "none", "0.6",
           "--view-text-lr-scale", "2"])
-    phase = json.loads((tmp_path / "prior" / "training_log.json").read_text())["config"]["view_phase"]
-    assert (phase["steps"], phase["featured_share"], phase["chair_share"], phase["text_lr_scale"]) == (3, 0.75, 0.6, 2.0)
+    log = json.loads((tmp_path / "prior" / "training_log.json").read_text())
+    phases = [(p["steps"], p["featured_share"], p["chair_share"], p["text_lr_scale"]) for p in log["config"]["view_phases"]]
+    assert phases == [(3, 0.75, None, 2.0), (3, 0.75, 0.6, 2.0)]
+    assert "unet_view1_final_loss" in log and "unet_view2_final_loss" in log
+
+
+def test_the_view_steps_option_sets_how_many_view_phases_run(tmp_path):
+    import json
+
+    from dream3d.prior.train_shapes import main
+
+    main(["--out", str(tmp_path / "one"), "--quick", "--view-steps", "2"])
+    log = json.loads((tmp_path / "one" / "training_log.json").read_text())
+    assert [p["steps"] for p in log["config"]["view_phases"]] == [2]
+    assert "unet_view1_final_loss" in log and "unet_view2_final_loss" not in log
+    main(["--out", str(tmp_path / "none"), "--quick", "--view-steps", "0"])
+    log = json.loads((tmp_path / "none" / "training_log.json").read_text())
+    assert log["config"]["view_phases"] == [] and not any(k.startswith("unet_view") for k in log)
+
+
+def test_a_view_option_with_the_wrong_number_of_values_is_refused_before_any_work(tmp_path, capsys):
+    from dream3d.prior.train_shapes import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "prior"), "--quick", "--view-chair-share", "0.1", "0.2", "0.3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--view-chair-share: give one value, or one for each of the 2 view phases; got 3" in err
+    assert "Traceback" not in err and not any(tmp_path.iterdir())
+
+
+def test_the_shipped_view_phases_teach_the_words_then_the_chairs():
+    from dream3d.prior.train_shapes import TrainConfig
+    from dream3d.prior.view_phase import SHIPPED_VIEW_PHASES
+
+    assert TrainConfig().view_phases == SHIPPED_VIEW_PHASES
+    assert [(p.steps, p.chair_share, p.seed_offset) for p in SHIPPED_VIEW_PHASES] == [(1500, None, 1), (1500, 0.75, 1)]

@@ -12,8 +12,8 @@ Stages: render the dataset (``shapes_data``); train the ``AutoencoderKL`` (64x64
 ``CLIPTextModel`` together with the DDPM noise-prediction objective (Ho et al. 2020,
 "Denoising Diffusion Probabilistic Models", eq. 14) weighted by Min-SNR-gamma (Hang et al.
 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy"), with about 10% empty
-captions for classifier-free guidance (Ho & Salimans 2022); then, with ``--view-steps N``, a
-second UNet phase that teaches the view words (``dream3d.prior.view_phase``; off by default).
+captions for classifier-free guidance (Ho & Salimans 2022); then two more UNet phases that
+teach the view words (``dream3d.prior.view_phase``; ``--view-steps 0`` leaves them out).
 The result is saved as a diffusers ``StableDiffusionPipeline`` folder plus ``vocabulary.json``.
 """
 from __future__ import annotations
@@ -33,8 +33,8 @@ from torch import Tensor
 
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
-from dream3d.prior.view_phase import (ViewPhaseConfig, draw_batch, featured_captions, featured_views, featured_weights,
-                                      phase_generators)
+from dream3d.prior.view_phase import (SHIPPED_VIEW_PHASES, ViewPhaseConfig, draw_batch, featured_captions,
+                                      featured_views, featured_weights, phase_generators)
 from dream3d.prior.training_state import (
     add_run_arguments,
     begin_training,
@@ -99,8 +99,8 @@ class TrainConfig:
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     """Largest decay of the exponential moving average of the UNet and text weights."""
-    view_phase: ViewPhaseConfig = field(default_factory=ViewPhaseConfig)
-    """The second UNet phase, which teaches the view words."""
+    view_phases: tuple[ViewPhaseConfig, ...] = SHIPPED_VIEW_PHASES
+    """The UNet phases after the first, in order, which teach the view words (empty: none)."""
     checkpoint_every: int = 250
     """VAE and UNet steps between checkpoints of the training state."""
 
@@ -110,7 +110,8 @@ def quick_config(seed: int = 0) -> TrainConfig:
     sizes = Sizes(vae_channels=(8, 8, 8), unet_channels=(16, 16, 32), norm_groups=8, attention_heads=2, text_hidden=16, text_layers=1)
     return TrainConfig(seed=seed, threads=1, data=ShapesDataConfig(views_per_pair=1, supersample=1), sizes=sizes,
                        vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8, warmup_steps=1,
-                       view_phase=ViewPhaseConfig(steps=3, warmup_steps=1))
+                       view_phases=(ViewPhaseConfig(steps=3, warmup_steps=1),
+                                    ViewPhaseConfig(steps=3, warmup_steps=1, chair_share=0.75)))
 
 
 def build_tokenizer(words: list[str], directory: Path, max_tokens: int):
@@ -344,16 +345,20 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     text_encoder.load_state_dict(fitted["text_encoder"])
     log.update(unet_final_loss=tail(fitted["losses"]))
 
-    if cfg.view_phase.steps > 0:
-        def fit_view_words() -> dict:
+    for number, phase in enumerate(cfg.view_phases, start=1):
+        if phase.steps == 0:
+            continue
+        name = f"unet_view{number}"
+
+        def fit_view_words(phase: ViewPhaseConfig = phase, name: str = name) -> dict:
             losses = train_unet(unet, text_encoder, tokenizer, scheduler, (means, stds), scale, data, cfg, generator,
-                                checkpoint=work / "unet_view.ckpt", view_phase=cfg.view_phase)
+                                checkpoint=work / f"{name}.ckpt", view_phase=phase)
             return {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "losses": losses}
 
-        fitted = stage(work / "unet_view.pt", log, "unet_view", fit_view_words)
+        fitted = stage(work / f"{name}.pt", log, name, fit_view_words)
         unet.load_state_dict(fitted["unet"])
         text_encoder.load_state_dict(fitted["text_encoder"])
-        log.update(unet_view_final_loss=tail(fitted["losses"]))
+        log[f"{name}_final_loss"] = tail(fitted["losses"])
 
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -367,6 +372,43 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
     return log
 
 
+def share_or_none(text: str) -> float | None:
+    """A command-line share: a number, or "none"."""
+    return None if text.lower() == "none" else float(text)
+
+
+def view_phases_from(args: argparse.Namespace, phases: tuple[ViewPhaseConfig, ...]) -> tuple[ViewPhaseConfig, ...]:
+    """The view phases that the ``--view-*`` options ask for, starting from ``phases``.
+
+    ``--view-steps`` sets how many phases there are (a lone 0: none); a phase beyond ``phases``
+    starts from ``ViewPhaseConfig``'s defaults. Every other option takes one value for all the
+    phases or one per phase. Raises ValueError naming the option.
+    """
+    result = list(phases)
+    if args.view_steps is not None:
+        steps = [] if args.view_steps == [0] else args.view_steps
+        result = [result[k] if k < len(result) else ViewPhaseConfig() for k in range(len(steps))]
+        result = apply_view_option(result, "steps", steps)
+    for field_name in ("featured_share", "chair_share", "text_lr_scale"):
+        values = getattr(args, f"view_{field_name}")
+        if values is not None:
+            result = apply_view_option(result, field_name, values)
+    return tuple(result)
+
+
+def apply_view_option(phases: list[ViewPhaseConfig], field_name: str, values: list) -> list[ViewPhaseConfig]:
+    """``phases`` with ``field_name`` set from one value for all or one per phase."""
+    flag = f"--view-{field_name.replace('_', '-')}"
+    if len(values) == 1:
+        values = values * len(phases)
+    if len(values) != len(phases):
+        raise ValueError(f"{flag}: give one value, or one for each of the {len(phases)} view phases; got {len(values)}.")
+    try:
+        return [replace(phase, **{field_name: value}) for phase, value in zip(phases, values)]
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (a StableDiffusionPipeline)")
@@ -375,13 +417,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vae-steps", type=int, default=None)
     parser.add_argument("--unet-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
-    parser.add_argument("--view-steps", type=int, default=None, help="steps of the view-word phase (0: none)")
-    parser.add_argument("--view-featured-share", type=float, default=None,
+    # each view-phase option takes one value for every phase or one value per phase
+    parser.add_argument("--view-steps", type=int, nargs="+", default=None,
+                        help="steps of each view-word phase; their number sets the phases (default 1500 1500; 0: none)")
+    parser.add_argument("--view-featured-share", type=float, nargs="+", default=None,
                         help="share of each view-phase batch drawn from front and back views of mugs and chairs (default 0.5)")
-    parser.add_argument("--view-chair-share", type=float, default=None,
-                        help="share of the view phase's featured draws that show a chair (default: as the data holds)")
-    parser.add_argument("--view-text-lr-scale", type=float, default=None,
-                        help="the text encoder's learning rate in the view phase, as a multiple of the UNet's (default 1)")
+    parser.add_argument("--view-chair-share", type=share_or_none, nargs="+", default=None,
+                        help="share of a view phase's featured draws that show a chair; 'none': as the data holds "
+                             "(default none 0.75)")
+    parser.add_argument("--view-text-lr-scale", type=float, nargs="+", default=None,
+                        help="the text encoder's learning rate in a view phase, as a multiple of the UNet's (default 1)")
     args = parser.parse_args(argv)
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
@@ -395,14 +440,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg.unet_steps = args.unet_steps
     if args.batch_size is not None:
         cfg.unet_batch = args.batch_size
-    for field_name in ("steps", "featured_share", "chair_share", "text_lr_scale"):
-        value = getattr(args, f"view_{field_name}")
-        if value is None:
-            continue
-        try:  # a bad value stops here, before minutes of rendering (exit code 2)
-            cfg.view_phase = replace(cfg.view_phase, **{field_name: value})
-        except ValueError as error:
-            parser.error(f"--view-{field_name.replace('_', '-')}: {error}")
+    try:  # a bad value stops here, before minutes of rendering (exit code 2)
+        cfg.view_phases = view_phases_from(args, cfg.view_phases)
+    except ValueError as error:
+        parser.error(str(error))
     log = train(args.out, cfg, args.work_dir)
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
 
