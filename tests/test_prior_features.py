@@ -72,11 +72,16 @@ def test_feature_and_sample_checks_run_on_a_world_v2_prior(tmp_path):
 
     main(["--out", str(tmp_path / "prior"), "--quick"])
     prior = TextToImagePrior.from_pretrained(str(tmp_path / "prior"))
-    summary = summarise(check_prior(prior, samples=1, steps=2))
+    summary = summarise([c for seed in (0, 1) for c in check_prior(prior, samples=1, steps=2, seed=seed)])
     assert (summary["seen"]["pairs"], summary["held_out"]["pairs"]) == (40, 8)
+    assert (summary["seen"]["rows"], summary["held_out"]["rows"]) == (80, 16)  # each pair at both seeds
     assert 0.0 <= summary["seen"]["speck_rate"] <= 1.0
     checks = check_features(prior, samples=1, steps=2, cameras_per_bank=8, supersample=1)
     assert len(checks) == 2 * 6 * 2 and {c.view for c in checks} == {"front", "back"}
     assert sum(c.held_out for c in checks) == 4  # the purple mug and the blue chair, front and back
     features = summarise_features(checks)
     assert features["mug_seen"]["samples"] == 10 and features["chair_held_out"]["samples"] == 2
+    again = check_features(prior, samples=1, steps=2, cameras_per_bank=8, supersample=1, seed=1)
+    assert {c.seed for c in again} == {1}
+    pooled = summarise_features(checks + again)  # two seeds' samples pooled, sample sizes added
+    assert pooled["mug_seen"]["samples"] == 20 and pooled["all"]["samples"] == 48

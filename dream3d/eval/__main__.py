@@ -22,14 +22,17 @@ def check_prior_samples(args: argparse.Namespace) -> int:
     from dream3d.prior.catalog import FEATURED
 
     prior = TextToImagePrior.from_pretrained(args.prior)
-    summary = summarise(check_prior(prior, samples=args.samples))
+    seeds = tuple(args.seeds or (0,))  # the samples of one seed look alike across prompts: more seeds, more independent draws
+    summary = summarise([check for seed in seeds for check in check_prior(prior, samples=args.samples, seed=seed)])
+    summary["seeds"] = list(seeds)
     if prior.vocabulary is not None and set(FEATURED) <= set(prior.vocabulary):
-        summary["features"] = summarise_features(check_features(prior, samples=2 * args.samples))
+        summary["features"] = summarise_features([check for seed in seeds
+                                                  for check in check_features(prior, samples=2 * args.samples, seed=seed)])
     out = Path(args.output_dir)
     write_text(out / "prior_samples.json", json.dumps(summary, indent=2))
     for split in ("seen", "held_out"):
         s = summary[split]
-        print(f"{split}: {s['accuracy']:.0%} right of {s['pairs']} pairs x {args.samples} samples (shape "
+        print(f"{split}: {s['accuracy']:.0%} right of {s['pairs']} pairs x {args.samples * len(seeds)} samples (shape "
               f"{s['shape_accuracy']:.0%}, colour {s['colour_accuracy']:.0%}); specks in {s['speck_rate']:.0%}")
     for name, row in summary.get("features", {}).items():
         if name != "prompts" and row["samples"]:
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-batch", metavar="PROMPTS", help="image to 3D: for each 'a {colour} {shape}' line, make an "
                         "asset from a true render with --config, then score it, novel views included")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="seeds of --batch runs (default: the config's one) and of --image-batch runs (default: 0 1)")
+                        help="seeds of --batch runs (default: the config's one), of --image-batch runs (default: 0 1) "
+                             "and of --prior-samples (default: 0; their samples are pooled)")
     parser.add_argument("--elevation", type=float, default=15.0, help="the input render's elevation for --image-batch")
     parser.add_argument("--fill", type=float, default=0.0,
                         help="--image-batch: re-frame each input so the object fills this share, as a user's image is "

@@ -47,6 +47,8 @@ class FeatureCheck:
     """Fraction of samples whose nearest true render is seen from the caption's half of the circle."""
     azimuths: list[float]
     """The camera azimuth (degrees) of each sample's nearest true render."""
+    seed: int = 0
+    """The seed of the samples' initial noise."""
 
 
 def view_bank(shape: str, colour: str, cameras_per_bank: int = 160, seed: int = 0,
@@ -84,7 +86,7 @@ def check_features(prior: TextToImagePrior, samples: int = 8, steps: int = 25, s
                 nearest = nearest_azimuths(images, bank, azimuths)
                 accuracy = float(shows_half(nearest, view).float().mean())
                 checks.append(FeatureCheck(prompt, is_held_out(colour, shape), view, samples, accuracy,
-                                           [round(a, 1) for a in nearest.tolist()]))
+                                           [round(a, 1) for a in nearest.tolist()], seed))
     return checks
 
 

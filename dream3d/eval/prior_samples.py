@@ -36,6 +36,8 @@ class SampleCheck:
     """Fraction of samples with both the right silhouette and the right colour."""
     speck_rate: float = 0.0
     """Fraction of samples with an off-colour speck (``dream3d.eval.specks``)."""
+    seed: int = 0
+    """The seed of the samples' initial noise."""
 
 
 def silhouettes(images: torch.Tensor) -> torch.Tensor:
@@ -86,15 +88,17 @@ def check_prior(prior: TextToImagePrior, samples: int = 4, steps: int = 25, scal
             colour_ok.append(colour == pair.colour)
             both.append(shape_ok[-1] and colour_ok[-1])
         checks.append(SampleCheck(pair.text, pair.held_out, float(np.mean(shape_ok)), float(np.mean(colour_ok)),
-                                  float(np.mean(both)), float(np.mean(specks))))
+                                  float(np.mean(both)), float(np.mean(specks)), seed))
     return checks
 
 
 def summarise(checks: list[SampleCheck]) -> dict:
-    """Mean accuracies for seen and held-out pairs, plus every prompt's row."""
+    """Mean accuracies for seen and held-out pairs (``pairs`` distinct prompts, ``rows`` of them
+    with every seed's samples), plus every prompt's row."""
     out: dict = {"prompts": [asdict(c) for c in checks]}
     for name, rows in (("seen", [c for c in checks if not c.held_out]), ("held_out", [c for c in checks if c.held_out])):
         out[name] = {key: float(np.mean([getattr(c, key) for c in rows])) if rows else None
                      for key in ("accuracy", "shape_accuracy", "colour_accuracy", "speck_rate")}
-        out[name]["pairs"] = len(rows)
+        out[name]["pairs"] = len({c.prompt for c in rows})
+        out[name]["rows"] = len(rows)
     return out
