@@ -117,6 +117,10 @@ def test_a_view_option_with_the_wrong_number_of_values_is_refused_before_any_wor
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "--view-chair-share: give one value, or one for each of the 2 view phases; got 3" in err
     assert "Traceback" not in err and not any(tmp_path.iterdir())
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "prior"), "--quick", "--view-chair-share", "most"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "expected a number or 'none'; got 'most'" in err and not any(tmp_path.iterdir())
 
 
 def test_the_shipped_view_phases_teach_the_words_then_the_chairs():

@@ -374,7 +374,12 @@ def train(out: Path, cfg: TrainConfig, work: Path | None = None) -> dict:
 
 def share_or_none(text: str) -> float | None:
     """A command-line share: a number, or "none"."""
-    return None if text.lower() == "none" else float(text)
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none'; got {text!r}") from None
 
 
 def view_phases_from(args: argparse.Namespace, phases: tuple[ViewPhaseConfig, ...]) -> tuple[ViewPhaseConfig, ...]:
