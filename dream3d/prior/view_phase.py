@@ -1,4 +1,4 @@
-"""The text prior's second UNet phase, which teaches it the view words.
+"""The text prior's view-word phases, which teach it the view words after its first UNet phase.
 
 After the first phase the bundled prior drew the same image for "a red mug, front view" and
 "a red mug, back view" (``benchmarks/prior-samples-2d.md``): its noise-prediction error on true
@@ -60,7 +60,7 @@ class ViewPhaseConfig:
     the mugs, whose front and back are mirror images, are what teaches the view words. As the
     second phase, after the words are apart, it is what teaches the chairs to follow them."""
     text_lr_scale: float = 1.0
-    """The text encoder's learning rate as a multiple of ``lr``. After the first phase the shipped
+    """The text encoder's learning rate as a multiple of ``lr``. After the first phase the
     encoder maps "front view" and "back view" to embeddings 1% apart (mean absolute difference
     0.0075 against a mean magnitude of 0.72; "mug" and "cube" are 0.22 apart); after 1500 steps
     of this phase they are 0.082 apart and the mugs follow their caption. At 10x they ended
