@@ -25,13 +25,14 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from dream3d.prior import shapes_data
+from dream3d.prior.focus_phase import FocusPhaseConfig, focus_images
 from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import encode_dataset, make_scheduler
@@ -51,6 +52,7 @@ from dream3d.prior.training_state import (
     write_training_log,
 )
 from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
+from dream3d.prior.view_phase import draw_batch
 
 
 @dataclass
@@ -91,6 +93,9 @@ class TrainViewsConfig:
     drop_condition: float = 0.1
     """Share of examples trained without the reference (zeros), for classifier-free guidance."""
     checkpoint_every: int = 250
+    focus: FocusPhaseConfig = field(default_factory=FocusPhaseConfig)
+    """An optional phase after the main one that weights the shapes drawn worst (none by default:
+    ``dream3d.prior.focus_phase``)."""
 
 
 def quick_config(vae_from: str, seed: int = 0) -> TrainViewsConfig:
@@ -142,8 +147,12 @@ def reference_partners(groups: Tensor, generator: torch.Generator, targets: Tens
 
 
 def train_network(unet, encoder, projection, scheduler, data: shapes_data.ShapesDataset, latents: tuple[Tensor, Tensor],
-                  scale: float, cfg: TrainViewsConfig, generator: torch.Generator, checkpoint: Path | None) -> list[float]:
-    """The denoiser, the image encoder and the projection together; returns the losses."""
+                  scale: float, cfg: TrainViewsConfig, generator: torch.Generator, checkpoint: Path | None,
+                  focus: FocusPhaseConfig | None = None) -> list[float]:
+    """The denoiser, the image encoder and the projection together; returns the losses.
+
+    Without ``focus`` this is the main phase. With it, the focus phase: its own steps, learning
+    rate and generator, and a share of each batch's targets drawn from the focus shapes."""
     from tqdm.auto import tqdm
 
     means, stds = latents
@@ -151,14 +160,23 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
     params = [*unet.parameters(), *encoder.parameters(), *projection.parameters()]
     for module in (unet, encoder, projection):
         module.train()
-    optimizer, schedule, ema = denoiser_optimisation(params, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.ema_decay)
+    if focus is None:
+        name, steps, lr, warmup, chosen, share, cap = "views", cfg.steps, cfg.lr, cfg.warmup_steps, None, 0.0, 1.0
+    else:
+        name, steps, lr, warmup = "views, focus", focus.steps, focus.lr, focus.warmup_steps
+        chosen, share, cap = focus_images(data.shapes, focus.shapes), focus.share, focus.high_noise_cap
+        generator = torch.Generator().manual_seed(cfg.seed + focus.seed_offset)  # its own (see FocusPhaseConfig)
+    optimizer, schedule, ema = denoiser_optimisation(params, lr, warmup, steps, cfg.ema_decay)
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     parts = {"unet": unet, "encoder": encoder, "projection": projection, "optimizer": optimizer, "schedule": schedule,
              "ema": ema}
     losses, first = restore(checkpoint, parts, generator)
-    bar = tqdm(range(first, cfg.steps), desc="views", initial=first, total=cfg.steps)
+    bar = tqdm(range(first, steps), desc=name, initial=first, total=steps)
     for step in bar:
-        target = torch.randint(0, len(data), (cfg.batch,), generator=generator)
+        if chosen is None:
+            target = torch.randint(0, len(data), (cfg.batch,), generator=generator)
+        else:
+            target = draw_batch(cfg.batch, len(data), chosen, share, generator)[0]
         reference = reference_partners(groups, generator, target)
         change = data.cameras[target] - data.cameras[reference]  # [B,3] elevation, azimuth, distance
         pose = zero123_pose(change[:, 0], change[:, 1], change[:, 2])
@@ -171,11 +189,11 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
         eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token).sample
-        loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma)
+        loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma, cap)
         update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}")
-        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+        if checkpoint is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < steps:
             save(checkpoint, snapshot(parts, generator, None, losses, step + 1))
     ema.copy_to(params)
     for module in (unet, encoder, projection):
@@ -216,9 +234,20 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
     scale = float(vae.config.scaling_factor)
     unet, encoder, projection = build_models(cfg.sizes, latents[0].shape[1], latents[0].shape[-1])
     scheduler = make_scheduler()
-    tic = time.time()
-    losses = train_network(unet, encoder, projection, scheduler, data, latents, scale, cfg, generator, work / "views.ckpt")
-    log.update(train_seconds=round(time.time() - tic, 1), final_loss=tail(losses), total_seconds=round(time.time() - start, 1))
+    modules = {"unet": unet, "encoder": encoder, "projection": projection}
+
+    def fit(name: str, focus: FocusPhaseConfig | None) -> dict:
+        losses = train_network(unet, encoder, projection, scheduler, data, latents, scale, cfg, generator,
+                               work / f"{name}.ckpt", focus)
+        return {**{key: module.state_dict() for key, module in modules.items()}, "losses": losses}
+
+    phases = [("views", None)] + ([("views_focus", cfg.focus)] if cfg.focus.steps else [])
+    for name, focus in phases:
+        fitted = stage(work / f"{name}.pt", log, name, lambda name=name, focus=focus: fit(name, focus))
+        for key, module in modules.items():
+            module.load_state_dict(fitted[key])
+        log[f"{name}_final_loss"] = tail(fitted["losses"])
+    log.update(total_seconds=round(time.time() - start, 1))
     publish(out, lambda folder: write_folder(folder, unet, vae, encoder, projection, scheduler, log))
     return log
 
@@ -227,12 +256,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (Zero123 layout)")
     parser.add_argument("--vae-from", default=None, help="the text prior whose VAE is shared")
+    parser.add_argument("--focus-steps", type=int, default=None, help="steps of a focus phase after the main one (default 0: none)")
+    parser.add_argument("--focus-shapes", nargs="+", default=None, help="the focus phase's shapes (default chair pyramid)")
+    parser.add_argument("--focus-share", type=float, default=None,
+                        help="share of each focus-phase batch drawn from the focus shapes (default 0.5)")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     vae_from = args.vae_from or TrainViewsConfig.vae_from
     cfg = quick_config(vae_from, args.seed) if args.quick else TrainViewsConfig(seed=args.seed, vae_from=vae_from)
     cfg.data.seed = args.seed
     apply_run_arguments(cfg, args)
+    cfg.focus = focus_from(parser, args, cfg.focus)
     try:
         log = train(args.out, cfg, args.work_dir)
     except OSError as error:
@@ -242,6 +276,17 @@ def main(argv: list[str] | None = None) -> None:
               f"e.g. --vae-from {TrainViewsConfig.vae_from}.", file=sys.stderr)
         raise SystemExit(2) from None
     print(json.dumps({k: v for k, v in log.items() if k != "config"}, indent=1))
+
+
+def focus_from(parser: argparse.ArgumentParser, args: argparse.Namespace, default: FocusPhaseConfig) -> FocusPhaseConfig:
+    """The focus phase the options ask for; a bad value exits 2, naming its option, before any work."""
+    values = {"steps": args.focus_steps, "shapes": args.focus_shapes, "share": args.focus_share}
+    try:
+        return replace(default, **{key: value for key, value in values.items() if value is not None})
+    except ValueError as error:
+        field_name = str(error).split()[0]
+        flag = {"steps": "--focus-steps", "share": "--focus-share"}.get(field_name, "--focus-shapes")
+        parser.error(f"{flag}: {error}")
 
 
 if __name__ == "__main__":

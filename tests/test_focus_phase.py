@@ -1,0 +1,88 @@
+"""The view prior's focus phase: which images it draws, and the options of its command."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dream3d.prior.focus_phase import FocusPhaseConfig, focus_images
+
+
+def test_focus_images_are_those_of_the_focus_shapes():
+    shapes = ["chair", "cube", "pyramid", "chair", "mug", "sphere"]
+    assert focus_images(shapes, ("chair", "pyramid")).tolist() == [0, 2, 3]
+    assert focus_images(shapes, ("mug",)).tolist() == [4]
+    with pytest.raises(ValueError, match="no image of torus"):
+        focus_images(shapes, ("torus",))
+
+
+def test_a_bad_focus_phase_is_refused_by_field():
+    with pytest.raises(ValueError, match="^unknown shape"):
+        FocusPhaseConfig(shapes=("chair", "dragon"))
+    with pytest.raises(ValueError, match="^share must be in"):
+        FocusPhaseConfig(share=1.5)
+    with pytest.raises(ValueError, match="^steps must be"):
+        FocusPhaseConfig(steps=-1)
+    with pytest.raises(ValueError, match="^high_noise_cap must be"):
+        FocusPhaseConfig(high_noise_cap=0.5)
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--focus-shapes", "chair", "dragon"], "--focus-shapes: unknown shape(s) dragon"),
+    (["--focus-share", "2"], "--focus-share: share must be in [0, 1]"),
+    (["--focus-steps", "-5"], "--focus-steps: steps must be at least 0"),
+])
+def test_the_command_refuses_a_bad_focus_option_before_any_work(tmp_path, capsys, option, message):
+    from dream3d.prior.train_views import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "views"), "--vae-from", str(tmp_path / "none"), "--quick", *option])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_focus_phase_draws_its_share_from_the_focus_shapes_and_changes_the_weights(tmp_path, monkeypatch):
+    """Driven through the command: with a share of 1 every target of the focus phase shows a
+    chair, and its high-noise steps are weighted; the main phase's stage is saved apart; without
+    the phase the weights are the main phase's."""
+    import dream3d.prior.train_views as train_views
+    from dream3d.prior.train_shapes import main as train_text
+
+    drawn, chosen, caps, draw, loss = [], [], [], train_views.draw_batch, train_views.epsilon_loss
+
+    def spy_focus(shapes, focus):
+        chosen.append([shapes[i] for i in focus_images(shapes, focus).tolist()])
+        return focus_images(shapes, focus)
+
+    def spy_draw(size, total, featured, share, generator, weights=None):
+        index, n = draw(size, total, featured, share, generator, weights)
+        drawn.append((index, featured))
+        return index, n
+
+    def spy_loss(eps, noise, alphas_cumprod, timesteps, gamma, high_noise_cap=1.0):
+        caps.append(high_noise_cap)
+        return loss(eps, noise, alphas_cumprod, timesteps, gamma, high_noise_cap)
+
+    monkeypatch.setattr(train_views, "draw_batch", spy_draw)
+    monkeypatch.setattr(train_views, "epsilon_loss", spy_loss)
+    monkeypatch.setattr(train_views, "focus_images", spy_focus)
+    train_text(["--out", str(tmp_path / "text"), "--quick"])
+    args = ["--vae-from", str(tmp_path / "text"), "--quick", "--focus-steps", "2", "--focus-shapes", "chair",
+            "--focus-share", "1"]
+    train_views.main(["--out", str(tmp_path / "focus"), *args])
+    assert chosen and set(chosen[0]) == {"chair"}
+    assert len(drawn) == 2  # the quick focus phase's 2 steps
+    assert caps == [1.0] * 3 + [20.0] * 2  # the main phase's 3 steps unweighted, the focus phase's high-noise weighted
+    assert all(set(index.tolist()) <= set(featured.tolist()) for index, featured in drawn)
+    log = json.loads((tmp_path / "focus" / "training_log.json").read_text())
+    assert log["config"]["focus"]["shapes"] == ["chair"] and "views_focus_final_loss" in log
+    assert (tmp_path / "focus.work" / "views.pt").is_file() and (tmp_path / "focus.work" / "views_focus.pt").is_file()
+
+    train_views.main(["--out", str(tmp_path / "plain"), *args, "--focus-steps", "0"])
+    assert not (tmp_path / "plain.work" / "views_focus.pt").exists()
+    focus = load_file(tmp_path / "focus" / "unet" / "diffusion_pytorch_model.safetensors")
+    plain = load_file(tmp_path / "plain" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert not all(torch.equal(focus[k], plain[k]) for k in focus)
+    main_phase = torch.load(tmp_path / "focus.work" / "views.pt", weights_only=False)["value"]["unet"]
+    assert all(torch.equal(main_phase[k], plain[k]) for k in plain)  # the main phase is the same either way
