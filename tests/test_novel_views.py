@@ -82,7 +82,10 @@ def test_view_samples_command_scores_a_zero123_layout_prior(tmp_path, monkeypatc
     summary = json.loads((tmp_path / "out" / "view_samples.json").read_text())
     assert summary["seen"]["pairs"] == 1 and summary["held_out"]["samples"] == 2
     assert 0.0 <= summary["seen"]["mask_iou"] <= 1.0 and -1.0 <= summary["seen"]["ssim"] <= 1.0
-    assert "held_out: PSNR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "held_out: PSNR" in out and "pose response" in out
+    shapes = [row["shape"] for row in summary["pose_response"]["shapes"]]
+    assert shapes == ["mug", "chair"]  # the others look the same from every azimuth scored
 
 
 @pytest.mark.parametrize("flags", [["--view-samples", "--prior", "no/such-prior"], ["--prior-samples", "--prior", "no/such-prior"],

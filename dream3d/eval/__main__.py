@@ -43,17 +43,21 @@ def check_prior_samples(args: argparse.Namespace) -> int:
 def check_view_samples(args: argparse.Namespace) -> int:
     """``--view-samples``: a view-conditioned prior's new views against the truth."""
     from dream3d.atomic import write_text
+    from dream3d.eval.view_pose_response import check_pose_response, summarise_response
     from dream3d.eval.view_prior_samples import check_views, prior_sampler, summarise_views
     from dream3d.prior.view_conditioned import ViewConditionedPrior
 
     prior = ViewConditionedPrior.from_pretrained(args.prior)
     summary = summarise_views(check_views(prior_sampler(prior, samples=max(1, args.samples // 2), steps=args.sample_steps),
                                          prior.image_size))
+    summary["pose_response"] = summarise_response(check_pose_response(prior))
     write_text(Path(args.output_dir) / "view_samples.json", json.dumps(summary, indent=2))
     for split in ("seen", "held_out"):
         s = summary[split]
         print(f"{split}: PSNR {s['psnr']:.1f} dB, SSIM {s['ssim']:.3f}, mask IoU {s['mask_iou']:.2f} "
               f"over {s['pairs']} pairs x {s['samples'] // max(s['pairs'], 1)} samples")
+    responses = ", ".join(f"{row['shape']} {row['mean']:.2f}" for row in summary["pose_response"]["shapes"])
+    print(f"pose response (1: the new view turns as the truth does, 0: not at all): {responses or 'no shape turns'}")
     return 0
 
 
