@@ -86,3 +86,27 @@ def test_the_focus_phase_draws_its_share_from_the_focus_shapes_and_changes_the_w
     assert not all(torch.equal(focus[k], plain[k]) for k in focus)
     main_phase = torch.load(tmp_path / "focus.work" / "views.pt", weights_only=False)["value"]["unet"]
     assert all(torch.equal(main_phase[k], plain[k]) for k in plain)  # the main phase is the same either way
+
+
+def test_pose_labels_start_as_the_unet_they_extend_and_then_reach_every_prediction():
+    """``with_pose_labels`` adds a zero-initialised pose projection to the timestep embedding:
+    the same prediction for any pose until its last layer moves, then one that depends on it."""
+    from diffusers import UNet2DConditionModel
+
+    from dream3d.prior.focus_phase import with_pose_labels
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=8, out_channels=4, layers_per_block=1,
+                                block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
+                                attention_head_dim=2, norm_num_groups=8).eval()
+    posed = with_pose_labels(unet).eval()
+    assert posed.config.class_embed_type == "projection" and posed.config.projection_class_embeddings_input_dim == 4
+    x, t, token = torch.randn(2, 8, 8, 8), torch.tensor([10, 900]), torch.randn(2, 1, 8)
+    pose = torch.tensor([[0.2, 1.0, 0.0, 0.0], [-0.3, -1.0, 0.0, 0.0]])
+    with torch.no_grad():
+        plain = unet(x, t, encoder_hidden_states=token).sample
+        assert torch.equal(posed(x, t, encoder_hidden_states=token, class_labels=pose).sample, plain)
+        torch.nn.init.normal_(posed.class_embedding.linear_2.weight)
+        moved = posed(x, t, encoder_hidden_states=token, class_labels=pose).sample
+    assert (moved - plain).abs().mean() > 1e-3

@@ -12,6 +12,7 @@ import torch
 from dream3d.cameras import Cameras
 from dream3d.guidance.reference import ReferenceLossConfig, reference_loss
 from dream3d.image_input import ImageInputError, load_reference_image, read_image
+from dream3d.interfaces import Conditioning
 from dream3d.prior.image_condition import ImageCondition, ReferenceView, relative_pose
 from dream3d.prior.source import PriorLoadError
 from dream3d.prior.view_conditioned import ViewConditionedPrior
@@ -59,6 +60,27 @@ def test_the_image_condition_projects_embedding_and_pose_and_drops_both_for_cfg(
     assert not uncond.context.any() and not uncond.concat.any()
     eps = zero123.predict_noise(torch.randn(3, 4, 8, 8), torch.tensor([10, 500, 900]), cond)
     assert eps.shape == (3, 4, 8, 8) and eps.dtype == torch.float32
+    assert cond.class_labels is None and not zero123.takes_pose_labels  # Zero123's UNet reads the pose only as a token
+
+
+def test_a_prior_whose_unet_takes_pose_labels_gets_the_pose_and_none_without_guidance(tmp_path):
+    """A UNet with a pose projection in its timestep embedding (``--focus-pose-labels``) is saved
+    and loaded through the real path; the condition gives it the pose, the unconditional input zeros."""
+    from dream3d.prior.focus_phase import with_pose_labels
+
+    folder = write_tiny_zero123(tmp_path / "zero123")
+    prior = ViewConditionedPrior.from_pretrained(str(folder))
+    with_pose_labels(prior.unet).save_pretrained(folder / "unet")
+    posed = ViewConditionedPrior.from_pretrained(str(folder))
+    assert posed.takes_pose_labels
+    condition = ImageCondition.from_image(posed, torch.rand(1, 3, 32, 32), ReferenceView(10.0, 0.0, 2.5))
+    batch = cameras([10.0, 40.0], [0.0, 120.0], [2.5, 2.5])
+    cond, uncond = condition.for_cameras(batch)
+    assert torch.equal(cond.class_labels, relative_pose(batch, condition.reference)) and not uncond.class_labels.any()
+    noisy, t = torch.randn(2, 4, 8, 8), torch.tensor([10, 900])
+    assert torch.allclose(posed.predict_noise(noisy, t, cond), prior.predict_noise(noisy, t, cond), atol=1e-5)  # zero-initialised
+    with pytest.raises(ValueError, match="relative pose as class_labels"):
+        posed.predict_noise(noisy, t, Conditioning(cond.context, concat=cond.concat))
 
 
 def test_a_text_prior_is_refused_as_view_conditioned(tiny_prior_dir, tmp_path):

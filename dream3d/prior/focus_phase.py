@@ -41,6 +41,9 @@ class FocusPhaseConfig:
     """Largest weight of a high-noise step's error (``training_state.high_noise_weights``), as the
     text and multi-view priors weight them: where a sample's layout, here its turn to the new
     view, is decided. Without it (1), 1500 steps left every shape's novel views as they were."""
+    pose_labels: bool = False
+    """Also feed the relative pose to every block of the UNet, through its timestep embedding
+    (``with_pose_labels``), as the multi-view prior feeds its cameras; not in Zero123's layout."""
     seed_offset: int = 1
     """The phase draws from a generator seeded with the run's seed plus this, so that it gives the
     same weights whether the main phase was just trained or loaded from its stage file."""
@@ -59,6 +62,23 @@ class FocusPhaseConfig:
             raise ValueError(f"unknown shape(s) {', '.join(unknown)}; the world's shapes are {', '.join(SHAPES)}.")
         if self.share > 0 and not self.shapes:
             raise ValueError("a focus share needs at least one shape.")
+
+
+def with_pose_labels(unet):
+    """A copy of ``unet`` whose timestep embedding also adds a projection of the pose ``[B,4]``
+    (diffusers' ``class_embed_type: projection``: linear, SiLU, linear). The last linear starts
+    at zero, so the copy predicts exactly what ``unet`` does until training moves it."""
+    from diffusers import UNet2DConditionModel
+
+    config = {key: value for key, value in unet.config.items() if key != "_use_default_values"}  # else diffusers
+    config.update(class_embed_type="projection", projection_class_embeddings_input_dim=4)  # resets these two
+    posed = UNet2DConditionModel.from_config(config)
+    missing, unexpected = posed.load_state_dict(unet.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("class_embedding.") for key in missing):
+        raise ValueError(f"Cannot add pose labels to this UNet: missing {missing}, unexpected {unexpected}.")
+    torch.nn.init.zeros_(posed.class_embedding.linear_2.weight)
+    torch.nn.init.zeros_(posed.class_embedding.linear_2.bias)
+    return posed
 
 
 def focus_images(shapes: list[str], focus: tuple[str, ...]) -> Tensor:

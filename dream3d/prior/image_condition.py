@@ -67,7 +67,9 @@ class ImageCondition:
         pose = relative_pose(cameras, self.reference).to(self.image_embedding.device)
         token = self.prior.project(self.image_embedding.expand(batch, -1), pose)  # [B,1,D]
         latents = self.latents.expand(batch, -1, -1, -1)
-        cond = Conditioning(context=token, concat=latents)
-        uncond = Conditioning(context=torch.zeros_like(token), concat=torch.zeros_like(latents))
+        labels = pose.to(token.dtype) if self.prior.takes_pose_labels else None
+        cond = Conditioning(context=token, concat=latents, class_labels=labels)
+        uncond = Conditioning(context=torch.zeros_like(token), concat=torch.zeros_like(latents),
+                              class_labels=None if labels is None else torch.zeros_like(labels))
         return cond, uncond
 

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from dream3d.prior import shapes_data
-from dream3d.prior.focus_phase import FocusPhaseConfig, focus_images
+from dream3d.prior.focus_phase import FocusPhaseConfig, focus_images, with_pose_labels
 from dream3d.prior.image_condition import zero123_pose
 from dream3d.prior.shapes_data import ShapesDataConfig
 from dream3d.prior.train_shapes import encode_dataset, make_scheduler
@@ -185,10 +185,12 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
         concat = means[reference]
         keep = (torch.rand(cfg.batch, generator=generator) >= cfg.drop_condition).float()
         token, concat = token * keep.view(-1, 1, 1), concat * keep.view(-1, 1, 1, 1)
+        labels = pose * keep.view(-1, 1) if unet.config.class_embed_type == "projection" else None
         z0 = (means[target] + stds[target] * torch.randn(means[target].shape, generator=generator)) * scale
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
-        eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token).sample
+        eps = unet(torch.cat([scheduler.add_noise(z0, noise, t), concat], 1), t, encoder_hidden_states=token,
+                   class_labels=labels).sample
         loss = epsilon_loss(eps, noise, scheduler.alphas_cumprod, t, cfg.min_snr_gamma, cap)
         update(loss, optimizer, params, schedule, ema)
         losses.append(loss.item())
@@ -237,12 +239,14 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
     modules = {"unet": unet, "encoder": encoder, "projection": projection}
 
     def fit(name: str, focus: FocusPhaseConfig | None) -> dict:
-        losses = train_network(unet, encoder, projection, scheduler, data, latents, scale, cfg, generator,
+        losses = train_network(modules["unet"], encoder, projection, scheduler, data, latents, scale, cfg, generator,
                                work / f"{name}.ckpt", focus)
         return {**{key: module.state_dict() for key, module in modules.items()}, "losses": losses}
 
     phases = [("views", None)] + ([("views_focus", cfg.focus)] if cfg.focus.steps else [])
     for name, focus in phases:
+        if focus is not None and focus.pose_labels:
+            unet = modules["unet"] = with_pose_labels(unet)
         fitted = stage(work / f"{name}.pt", log, name, lambda name=name, focus=focus: fit(name, focus))
         for key, module in modules.items():
             module.load_state_dict(fitted[key])
@@ -260,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--focus-shapes", nargs="+", default=None, help="the focus phase's shapes (default chair pyramid)")
     parser.add_argument("--focus-share", type=float, default=None,
                         help="share of each focus-phase batch drawn from the focus shapes (default 0.5)")
+    parser.add_argument("--focus-pose-labels", action="store_true",
+                        help="the focus phase also feeds the pose to every UNet block (its timestep embedding)")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     vae_from = args.vae_from or TrainViewsConfig.vae_from
@@ -280,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def focus_from(parser: argparse.ArgumentParser, args: argparse.Namespace, default: FocusPhaseConfig) -> FocusPhaseConfig:
     """The focus phase the options ask for; a bad value exits 2, naming its option, before any work."""
-    values = {"steps": args.focus_steps, "shapes": args.focus_shapes, "share": args.focus_share}
+    values = {"steps": args.focus_steps, "shapes": args.focus_shapes, "share": args.focus_share,
+              "pose_labels": args.focus_pose_labels or None}
     try:
         return replace(default, **{key: value for key, value in values.items() if value is not None})
     except ValueError as error:

@@ -124,11 +124,20 @@ class ViewConditionedPrior(LatentDiffusionPrior):
         joined = torch.cat([image_embedding.to(self.dtype), pose.to(self.dtype)], dim=-1)
         return self.projection(joined)[:, None, :]
 
+    @property
+    def takes_pose_labels(self) -> bool:
+        """Whether the UNet also reads the relative pose ``[B,4]`` through its timestep embedding
+        (``class_embed_type: projection``), so that every block sees it; Zero123's does not."""
+        return self.unet.config.class_embed_type == "projection"
+
     def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, conditioning: Conditioning) -> Tensor:
         """``eps_hat(z_t, t; reference, pose)`` in fp32: ``concat`` is the reference latent,
-        ``context`` the projected token."""
+        ``context`` the projected token, ``class_labels`` the pose where the UNet takes it."""
         if conditioning.concat is None:
             raise ValueError("A view-conditioned prior needs the reference latents (Conditioning.concat).")
+        if self.takes_pose_labels and conditioning.class_labels is None:
+            raise ValueError("This view-conditioned prior also needs the relative pose as class_labels.")
         sample = torch.cat([noisy_latents, conditioning.concat.to(noisy_latents.dtype)], dim=1)
-        eps = self.unet_forward(sample.to(self.dtype), timesteps, conditioning.context.to(self.dtype))
+        labels = conditioning.class_labels.to(self.dtype) if self.takes_pose_labels else None
+        eps = self.unet_forward(sample.to(self.dtype), timesteps, conditioning.context.to(self.dtype), labels)
         return eps.float()
