@@ -110,3 +110,20 @@ def test_pose_labels_start_as_the_unet_they_extend_and_then_reach_every_predicti
         torch.nn.init.normal_(posed.class_embedding.linear_2.weight)
         moved = posed(x, t, encoder_hidden_states=token, class_labels=pose).sample
     assert (moved - plain).abs().mean() > 1e-3
+
+
+def test_pose_labels_from_the_start_give_a_prior_that_reads_the_pose_in_every_block(tmp_path):
+    from dream3d.prior.image_condition import ReferenceView
+    from dream3d.prior.sample import novel_view_sample
+    from dream3d.prior.train_shapes import main as train_text
+    from dream3d.prior.train_views import main as train_views
+    from dream3d.prior.view_conditioned import ViewConditionedPrior
+
+    train_text(["--out", str(tmp_path / "text"), "--quick"])
+    train_views(["--out", str(tmp_path / "views"), "--vae-from", str(tmp_path / "text"), "--quick", "--pose-labels"])
+    prior = ViewConditionedPrior.from_pretrained(str(tmp_path / "views"))
+    assert prior.takes_pose_labels
+    log = json.loads((tmp_path / "views" / "training_log.json").read_text())
+    assert log["config"]["sizes"]["pose_labels"] is True
+    views = novel_view_sample(prior, torch.rand(1, 3, 64, 64), ReferenceView(10.0, 0.0), 30.0, 90.0, n=2, steps=2)
+    assert views.shape == (2, 3, 64, 64)

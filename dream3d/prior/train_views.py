@@ -69,6 +69,9 @@ class ViewSizes:
     encoder_patch: int = 8
     embedding_dim: int = 64
     """Width of the image embedding (the encoder's projection)."""
+    pose_labels: bool = False
+    """The UNet also reads the relative pose in every block, through its timestep embedding
+    (``class_embed_type: projection``), besides the cross-attention token; not in Zero123's layout."""
 
 
 @dataclass
@@ -118,6 +121,7 @@ def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
         block_out_channels=sizes.unet_channels, down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1), cross_attention_dim=sizes.token_dim,
         attention_head_dim=sizes.attention_heads, norm_num_groups=sizes.norm_groups,
+        **({"class_embed_type": "projection", "projection_class_embeddings_input_dim": 4} if sizes.pose_labels else {}),
     )
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=sizes.encoder_width, intermediate_size=2 * sizes.encoder_width, num_hidden_layers=sizes.encoder_layers,
@@ -245,7 +249,7 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
 
     phases = [("views", None)] + ([("views_focus", cfg.focus)] if cfg.focus.steps else [])
     for name, focus in phases:
-        if focus is not None and focus.pose_labels:
+        if focus is not None and focus.pose_labels and unet.config.class_embed_type != "projection":
             unet = modules["unet"] = with_pose_labels(unet)
         fitted = stage(work / f"{name}.pt", log, name, lambda name=name, focus=focus: fit(name, focus))
         for key, module in modules.items():
@@ -260,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (Zero123 layout)")
     parser.add_argument("--vae-from", default=None, help="the text prior whose VAE is shared")
+    parser.add_argument("--pose-labels", action="store_true",
+                        help="the UNet also reads the pose in every block (its timestep embedding), from the start")
     parser.add_argument("--focus-steps", type=int, default=None, help="steps of a focus phase after the main one (default 0: none)")
     parser.add_argument("--focus-shapes", nargs="+", default=None, help="the focus phase's shapes (default chair pyramid)")
     parser.add_argument("--focus-share", type=float, default=None,
@@ -273,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg.data.seed = args.seed
     apply_run_arguments(cfg, args)
     cfg.focus = focus_from(parser, args, cfg.focus)
+    cfg.sizes.pose_labels = cfg.sizes.pose_labels or args.pose_labels
     try:
         log = train(args.out, cfg, args.work_dir)
     except OSError as error:
