@@ -42,7 +42,7 @@ class FocusPhaseConfig:
     high_noise_cap: float = 20.0
     """Largest weight of a high-noise step's error (``training_state.high_noise_weights``), as the
     text and multi-view priors weight them: where a sample's layout, here its turn to the new
-    view, is decided. Without it (1), 1500 steps left every shape's novel views as they were."""
+    view, is decided. 1 weights every step as the main phase does."""
     pose_labels: bool = False
     """Also feed the relative pose to every block of the UNet, through its timestep embedding
     (``with_pose_labels``), as the multi-view prior feeds its cameras; not in Zero123's layout."""

@@ -16,7 +16,9 @@ pairs of views of the same world-v2 object from two random dataset cameras:
   (Hang et al. 2023), as the text prior's.
 
 The VAE is the text prior's, frozen and shipped again beside this prior, so both priors
-see the same latents. Stages checkpoint into ``--work-dir`` (default: the output folder's
+see the same latents. Two options are for experiments, neither used by the shipped prior:
+``--focus-steps`` adds a phase weighted to chosen shapes (``dream3d.prior.focus_phase``), and
+``--pose-labels`` also feeds the pose to every UNet block (``benchmarks/view-samples-2d.md``). Stages checkpoint into ``--work-dir`` (default: the output folder's
 name plus ``.work``); running the command again after a stop goes on from there.
 """
 from __future__ import annotations
