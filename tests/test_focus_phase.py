@@ -1,4 +1,5 @@
-"""The view prior's focus phase: which images it draws, and the options of its command."""
+"""The view prior's experiment options: the focus phase (which images it draws, its command's
+options) and the pose fed to every UNet block."""
 import json
 
 import pytest

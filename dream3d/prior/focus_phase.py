@@ -72,8 +72,10 @@ def with_pose_labels(unet):
     at zero, so the copy predicts exactly what ``unet`` does until training moves it."""
     from diffusers import UNet2DConditionModel
 
-    config = {key: value for key, value in unet.config.items() if key != "_use_default_values"}  # else diffusers
-    config.update(class_embed_type="projection", projection_class_embeddings_input_dim=4)  # resets these two
+    # a loaded config lists the keys it left at their defaults; from_config would reset them,
+    # the class embedding's two among them
+    config = {key: value for key, value in unet.config.items() if key != "_use_default_values"}
+    config.update(class_embed_type="projection", projection_class_embeddings_input_dim=4)
     posed = UNet2DConditionModel.from_config(config)
     missing, unexpected = posed.load_state_dict(unet.state_dict(), strict=False)
     if unexpected or any(not key.startswith("class_embedding.") for key in missing):
