@@ -26,6 +26,7 @@ from torch import Tensor
 from dream3d.cameras import Cameras
 from dream3d.eval.view_prior_samples import DISTANCE, REFERENCE_ELEVATION, TARGET_AZIMUTHS, true_view
 from dream3d.prior.catalog import SHAPES
+from dream3d.interfaces import Conditioning
 from dream3d.prior.image_condition import ImageCondition, ReferenceView
 
 TIMESTEPS = (999, 750, 500)
@@ -52,18 +53,12 @@ class PoseResponse:
 
 
 @torch.no_grad()
-def clean_estimates(prior, reference: Tensor, azimuths: list[float], noise: Tensor, t: int) -> Tensor:
-    """``x0_hat [A,C,h,w]`` for target cameras at ``azimuths`` (elevation 15), from one noise
-    draw ``noise [1,C,h,w]`` taken to timestep ``t``; the conditional prediction, no guidance."""
-    cameras = Cameras.from_spherical(torch.full((len(azimuths),), REFERENCE_ELEVATION), torch.tensor(azimuths),
-                                     torch.full((len(azimuths),), DISTANCE), 40.0, prior.image_size, prior.image_size)
-    cond, _ = ImageCondition.from_image(prior, reference, ReferenceView(REFERENCE_ELEVATION, 0.0, DISTANCE)
-                                        ).for_cameras(cameras)
-    noisy = noise.expand(len(azimuths), -1, -1, -1).to(prior.device)
-    steps = torch.full((len(azimuths),), t, device=prior.device)
-    eps = prior.predict_noise(noisy, steps, cond)
-    abar = prior.alphas_cumprod[t].to(eps)
-    return (noisy - (1.0 - abar).sqrt() * eps) / abar.sqrt()
+def clean_estimates(prior, cond: Conditioning, noise: Tensor, t: int) -> Tensor:
+    """``x0_hat [A,C,h,w]`` for the ``A`` cameras of ``cond``, from one noise draw
+    ``noise [1,C,h,w]`` taken to timestep ``t``; the conditional prediction, no guidance."""
+    noisy = noise.expand(len(cond), -1, -1, -1).to(prior.device)
+    steps = torch.full((len(cond),), t, device=prior.device)
+    return prior.clean_latents(noisy, prior.predict_noise(noisy, steps, cond), steps)
 
 
 @torch.no_grad()
@@ -78,14 +73,18 @@ def pose_response(prior, shape: str, colour: str = "red", azimuths: tuple[float,
     kept = [i for i in range(len(azimuths)) if change[i] >= MIN_TRUE_CHANGE]
     if not kept:
         return None
-    targets = [0.0] + [azimuths[i] for i in kept]
+    targets = torch.tensor([0.0] + [azimuths[i] for i in kept])
+    cameras = Cameras.from_spherical(torch.full_like(targets, REFERENCE_ELEVATION), targets,
+                                     torch.full_like(targets, DISTANCE), 40.0, size, size)
+    cond, _ = ImageCondition.from_image(prior, truths[:1], ReferenceView(REFERENCE_ELEVATION, 0.0, DISTANCE)
+                                        ).for_cameras(cameras)
     generator = torch.Generator().manual_seed(seed)
     shape_of = (1, prior.latent_channels, prior.latent_size, prior.latent_size)
     moved = torch.zeros(len(kept))
     for _ in range(draws):
         noise = torch.randn(shape_of, generator=generator)
         for t in TIMESTEPS:
-            x0 = clean_estimates(prior, truths[:1], targets, noise, t).float()
+            x0 = clean_estimates(prior, cond, noise, t).float()
             moved += (x0[1:] - x0[:1]).abs().mean(dim=(1, 2, 3)).cpu()
     moved /= draws * len(TIMESTEPS)
     return PoseResponse(shape, [azimuths[i] for i in kept], (moved / change[kept].cpu()).tolist(),

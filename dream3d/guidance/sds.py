@@ -135,7 +135,7 @@ class SDS:
         abar = self.prior.alphas_cumprod[draw.t].view(-1, 1, 1, 1).to(draw.noisy.dtype)
         alpha, sigma = abar.sqrt(), (1.0 - abar).sqrt()
         with torch.no_grad():
-            denoised = self.prior.decode_latents((draw.noisy - sigma * eps_hat) / alpha)
+            denoised = self.prior.decode_latents(self.prior.clean_latents(draw.noisy, eps_hat, draw.t))
         return self.weight(draw.t) * (alpha / sigma) * (images.detach() - denoised)
 
     def both_gradients(self, images: Tensor, latents: Tensor, cameras: Cameras, condition: Condition,

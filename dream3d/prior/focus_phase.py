@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from dream3d.prior.catalog import SHAPES
+from dream3d.prior.view_conditioned import POSE_LABELS
 
 
 @dataclass
@@ -75,7 +76,7 @@ def with_pose_labels(unet):
     # a loaded config lists the keys it left at their defaults; from_config would reset them,
     # the class embedding's two among them
     config = {key: value for key, value in unet.config.items() if key != "_use_default_values"}
-    config.update(class_embed_type="projection", projection_class_embeddings_input_dim=4)
+    config.update(POSE_LABELS)
     posed = UNet2DConditionModel.from_config(config)
     missing, unexpected = posed.load_state_dict(unet.state_dict(), strict=False)
     if unexpected or any(not key.startswith("class_embedding.") for key in missing):

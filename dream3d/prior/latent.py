@@ -108,3 +108,9 @@ class LatentDiffusionPrior(nn.Module):
         """Forward diffusion ``z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps`` (Ho et al. 2020, eq. 4)."""
         abar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1).to(latents.dtype)
         return abar.sqrt() * latents + (1.0 - abar).sqrt() * noise
+
+    def clean_latents(self, noisy: Tensor, eps: Tensor, timesteps: Tensor) -> Tensor:
+        """The clean estimate ``(z_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``: ``add_noise`` solved
+        for the latents (Ho et al. 2020, eq. 15)."""
+        abar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1).to(noisy.dtype)
+        return (noisy - (1.0 - abar).sqrt() * eps) / abar.sqrt()

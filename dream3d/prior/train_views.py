@@ -53,7 +53,7 @@ from dream3d.prior.training_state import (
     update,
     write_training_log,
 )
-from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, CameraProjection
+from dream3d.prior.view_conditioned import CLIP_MEAN, CLIP_STD, POSE_LABELS, CameraProjection, reads_pose_labels
 from dream3d.prior.view_phase import draw_batch
 
 
@@ -123,7 +123,7 @@ def build_models(sizes: ViewSizes, latent_channels: int, latent_size: int):
         block_out_channels=sizes.unet_channels, down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1), cross_attention_dim=sizes.token_dim,
         attention_head_dim=sizes.attention_heads, norm_num_groups=sizes.norm_groups,
-        **({"class_embed_type": "projection", "projection_class_embeddings_input_dim": 4} if sizes.pose_labels else {}),
+        **(POSE_LABELS if sizes.pose_labels else {}),
     )
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=sizes.encoder_width, intermediate_size=2 * sizes.encoder_width, num_hidden_layers=sizes.encoder_layers,
@@ -191,7 +191,7 @@ def train_network(unet, encoder, projection, scheduler, data: shapes_data.Shapes
         concat = means[reference]
         keep = (torch.rand(cfg.batch, generator=generator) >= cfg.drop_condition).float()
         token, concat = token * keep.view(-1, 1, 1), concat * keep.view(-1, 1, 1, 1)
-        labels = pose * keep.view(-1, 1) if unet.config.class_embed_type == "projection" else None
+        labels = pose * keep.view(-1, 1) if reads_pose_labels(unet) else None
         z0 = (means[target] + stds[target] * torch.randn(means[target].shape, generator=generator)) * scale
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch,), generator=generator)
@@ -251,7 +251,7 @@ def train(out: Path, cfg: TrainViewsConfig, work: Path | None = None) -> dict:
 
     phases = [("views", None)] + ([("views_focus", cfg.focus)] if cfg.focus.steps else [])
     for name, focus in phases:
-        if focus is not None and focus.pose_labels and unet.config.class_embed_type != "projection":
+        if focus is not None and focus.pose_labels and not reads_pose_labels(unet):
             unet = modules["unet"] = with_pose_labels(unet)
         fitted = stage(work / f"{name}.pt", log, name, lambda name=name, focus=focus: fit(name, focus))
         for key, module in modules.items():

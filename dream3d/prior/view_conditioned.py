@@ -39,6 +39,16 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 """OpenAI CLIP's image normalisation, used when a folder has no ``feature_extractor``."""
 
 
+POSE_LABELS = {"class_embed_type": "projection", "projection_class_embeddings_input_dim": 4}
+"""The UNet config keys of a view prior that also reads the relative pose ``[B,4]`` in every block,
+through its timestep embedding (diffusers' projection class embedding); Zero123's UNet has neither."""
+
+
+def reads_pose_labels(unet) -> bool:
+    """Whether ``unet`` takes the relative pose as ``class_labels`` (``POSE_LABELS``)."""
+    return unet.config.class_embed_type == POSE_LABELS["class_embed_type"]
+
+
 class CameraProjection(ModelMixin, ConfigMixin):
     """Zero123's ``cc_projection``: ``[image embedding, pose] (772) -> token (768)``."""
 
@@ -128,7 +138,7 @@ class ViewConditionedPrior(LatentDiffusionPrior):
     def takes_pose_labels(self) -> bool:
         """Whether the UNet also reads the relative pose ``[B,4]`` through its timestep embedding
         (``class_embed_type: projection``), so that every block sees it; Zero123's does not."""
-        return self.unet.config.class_embed_type == "projection"
+        return reads_pose_labels(self.unet)
 
     def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, conditioning: Conditioning) -> Tensor:
         """``eps_hat(z_t, t; reference, pose)`` in fp32: ``concat`` is the reference latent,
