@@ -57,7 +57,9 @@ def check_view_samples(args: argparse.Namespace) -> int:
         print(f"{split}: PSNR {s['psnr']:.1f} dB, SSIM {s['ssim']:.3f}, mask IoU {s['mask_iou']:.2f} "
               f"over {s['pairs']} pairs x {s['samples'] // max(s['pairs'], 1)} samples")
     responses = ", ".join(f"{row['shape']} {row['mean']:.2f}" for row in summary["pose_response"]["shapes"])
-    print(f"pose response (1: the new view turns as the truth does, 0: not at all): {responses or 'no shape turns'}")
+    print(f"pose response (1: the new view turns as far as the truth does, 0: not at all): {responses or 'no shape turns'}")
+    alignments = ", ".join(f"{row['shape']} {row['mean_alignment']:.2f}" for row in summary["pose_response"]["shapes"])
+    print(f"pose alignment (1: it turns towards the true view, 0: across it, -1: away): {alignments or 'no shape turns'}")
     return 0
 
 

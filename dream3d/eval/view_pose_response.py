@@ -15,6 +15,16 @@ where ``z`` is the VAE latent of the true render from ``a``. At high noise ``x0_
 prior's estimate of the mean of what it would draw, so a prior whose draws turn as the camera
 turns scores about 1, and a prior that draws the same view whatever the camera scores 0. Only
 shapes whose renders change with azimuth are scored (a sphere's do not).
+
+The response says how far the estimate moves, not where to. The alignment says where:
+
+    alignment(a) = cos(x0_hat(a) - x0_hat(0), z(a) - z(0)),
+
+1 when the estimate moves towards the true view, 0 when it moves across it (or not at all),
+-1 when it moves away. Classifier-free guidance (Ho & Salimans 2022) leaves the alignment as it
+is: the unconditional branch sees neither the reference nor the pose, so it predicts the same at
+every azimuth, and the guided estimate moves ``w`` times as far as the conditional one, in the
+same direction. A larger guidance scale makes a prior turn further, never more truly.
 """
 from __future__ import annotations
 
@@ -46,10 +56,16 @@ class PoseResponse:
     response: list[float]
     true_change: list[float]
     """Mean absolute latent change of the true render from azimuth 0 to each target."""
+    alignment: list[float]
+    """Cosine between the estimate's move and the true move, per target azimuth."""
 
     @property
     def mean(self) -> float:
         return sum(self.response) / len(self.response)
+
+    @property
+    def mean_alignment(self) -> float:
+        return sum(self.alignment) / len(self.alignment)
 
 
 @torch.no_grad()
@@ -80,15 +96,18 @@ def pose_response(prior, shape: str, colour: str = "red", azimuths: tuple[float,
                                         ).for_cameras(cameras)
     generator = torch.Generator().manual_seed(seed)
     shape_of = (1, prior.latent_channels, prior.latent_size, prior.latent_size)
-    moved = torch.zeros(len(kept))
+    true_move = (latents[1:] - latents[:1])[kept].flatten(1).cpu()
+    moved, aligned = torch.zeros(len(kept)), torch.zeros(len(kept))
     for _ in range(draws):
         noise = torch.randn(shape_of, generator=generator)
         for t in TIMESTEPS:
             x0 = clean_estimates(prior, cond, noise, t).float()
-            moved += (x0[1:] - x0[:1]).abs().mean(dim=(1, 2, 3)).cpu()
-    moved /= draws * len(TIMESTEPS)
-    return PoseResponse(shape, [azimuths[i] for i in kept], (moved / change[kept].cpu()).tolist(),
-                        change[kept].cpu().tolist())
+            move = (x0[1:] - x0[:1]).flatten(1).cpu()
+            moved += move.abs().mean(dim=1)
+            aligned += torch.nn.functional.cosine_similarity(move, true_move, dim=1)
+    runs = draws * len(TIMESTEPS)
+    return PoseResponse(shape, [azimuths[i] for i in kept], (moved / runs / change[kept].cpu()).tolist(),
+                        change[kept].cpu().tolist(), (aligned / runs).tolist())
 
 
 def check_pose_response(prior, shapes: tuple[str, ...] = SHAPES, **kwargs) -> list[PoseResponse]:
@@ -98,5 +117,6 @@ def check_pose_response(prior, shapes: tuple[str, ...] = SHAPES, **kwargs) -> li
 
 def summarise_response(rows: list[PoseResponse]) -> dict:
     """Per-shape rows and the mean over shapes."""
-    return {"shapes": [{**asdict(r), "mean": r.mean} for r in rows],
-            "mean": sum(r.mean for r in rows) / len(rows) if rows else None}
+    return {"shapes": [{**asdict(r), "mean": r.mean, "mean_alignment": r.mean_alignment} for r in rows],
+            "mean": sum(r.mean for r in rows) / len(rows) if rows else None,
+            "mean_alignment": sum(r.mean_alignment for r in rows) / len(rows) if rows else None}
