@@ -41,7 +41,7 @@ def test_the_response_is_how_far_the_estimate_follows_the_truth_and_the_alignmen
     assert row.mean_alignment == pytest.approx(alignment, abs=1e-3)
 
 
-def test_a_turn_to_the_wrong_side_moves_as_far_but_is_not_aligned(prior, monkeypatch):
+def test_a_turn_to_the_wrong_side_is_not_aligned(prior, monkeypatch):
     """Asked for azimuth 90, an estimate of the view from 270 (the chair's other side) turns, but
     to the wrong side: its alignment is the cosine between the two true moves, well under 1."""
     monkeypatch.setattr(prior, "predict_noise", oracle(prior, "chair", [0.0, 270.0, 180.0, 90.0], 1.0))

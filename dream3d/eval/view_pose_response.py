@@ -85,7 +85,8 @@ def pose_response(prior, shape: str, colour: str = "red", azimuths: tuple[float,
     size = prior.image_size
     truths = torch.cat([true_view(shape, colour, a, size)[0] for a in (0.0, *azimuths)])
     latents = prior.encode_images(truths.to(prior.device)).float()
-    change = (latents[1:] - latents[:1]).abs().mean(dim=(1, 2, 3))
+    true_moves = (latents[1:] - latents[:1]).flatten(1).cpu()  # [A,C*h*w]
+    change = true_moves.abs().mean(dim=1)
     kept = [i for i in range(len(azimuths)) if change[i] >= MIN_TRUE_CHANGE]
     if not kept:
         return None
@@ -96,7 +97,7 @@ def pose_response(prior, shape: str, colour: str = "red", azimuths: tuple[float,
                                         ).for_cameras(cameras)
     generator = torch.Generator().manual_seed(seed)
     shape_of = (1, prior.latent_channels, prior.latent_size, prior.latent_size)
-    true_move = (latents[1:] - latents[:1])[kept].flatten(1).cpu()
+    true_move = true_moves[kept]
     moved, aligned = torch.zeros(len(kept)), torch.zeros(len(kept))
     for _ in range(draws):
         noise = torch.randn(shape_of, generator=generator)
@@ -106,8 +107,8 @@ def pose_response(prior, shape: str, colour: str = "red", azimuths: tuple[float,
             moved += move.abs().mean(dim=1)
             aligned += torch.nn.functional.cosine_similarity(move, true_move, dim=1)
     runs = draws * len(TIMESTEPS)
-    return PoseResponse(shape, [azimuths[i] for i in kept], (moved / runs / change[kept].cpu()).tolist(),
-                        change[kept].cpu().tolist(), (aligned / runs).tolist())
+    return PoseResponse(shape, [azimuths[i] for i in kept], (moved / runs / change[kept]).tolist(),
+                        change[kept].tolist(), (aligned / runs).tolist())
 
 
 def check_pose_response(prior, shapes: tuple[str, ...] = SHAPES, **kwargs) -> list[PoseResponse]:
