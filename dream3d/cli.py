@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from dream3d.allocator import keep_freed_memory
 from dream3d.gc_pause import loading
 from dream3d.launch_args import build_parser, flag_values
 
@@ -43,6 +44,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    keep_freed_memory()  # before torch allocates: no page faults on every step's tensors
     args = build_parser().parse_args(argv)
     with loading():  # torch, diffusers, transformers: no full collections while they import
         from dream3d.service import guarded

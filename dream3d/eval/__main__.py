@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from dream3d.allocator import keep_freed_memory
 from dream3d.eval.batch import read_prompts, run_batch
 from dream3d.eval.evaluate import EvalError, evaluate_run
 
@@ -98,6 +99,7 @@ def compare_batches(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(prog="python -m dream3d.eval", description="Ground-truth evaluation of bundled-prior assets.")
     parser.add_argument("path", nargs="?", help="a run directory or a mesh file (OBJ/GLB)")
     parser.add_argument("--prompt", help="the prompt the asset was made from (default: the run's own)")
