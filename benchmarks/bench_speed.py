@@ -11,7 +11,8 @@ those dotted overrides, on ``configs/<method>.yaml`` and the prompt "a red cube"
 run one after the other, interleaved when ``--repeats`` > 1, each in its own process on the
 same idle machine, so they share its load. The table gives each run's wall time and its
 parts (start-up, training, video, export) from ``metrics.json``; the markdown goes next to
-the JSON.
+the JSON. "CPU user" and "CPU system" are the run's processor time in user and kernel mode
+(``getrusage`` of the child).
 
 With ``--image`` (for the image-to-3D configs) the input is the true render of the prompt's
 object from elevation 15 and azimuth 0 (``dream3d.eval.image_batch.true_image``, the image
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,16 +88,19 @@ def run_once(variant: Variant, tree: Path, method: str, out: Path, threads: int,
                        if image is not None else ([], []))
     argv = [sys.executable, "launch.py", "--config", f"configs/{method}.yaml", "--prompt", PROMPT, *source,
             "--output-dir", str(out), *framing, *variant.overrides]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"bench_speed: {variant.label} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
     train, video, export = metrics["train_seconds"], metrics.get("video_seconds", 0.0), metrics.get("export_seconds", 0.0)
     return {"wall": wall, "train": train, "video": video, "export": export,
             "startup": max(wall - train - video - export, 0.0), "steps": metrics["steps"],
-            "steps_per_second": metrics["steps_per_second"]}
+            "steps_per_second": metrics["steps_per_second"], "cpu_user": after.ru_utime - usage.ru_utime,
+            "cpu_system": after.ru_stime - usage.ru_stime}
 
 
 def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]], threads: int,
@@ -104,14 +109,20 @@ def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]
     rows = [f"# Prompt -> GLB with configs/{method}.yaml, before and after each change",
             "", f"`python benchmarks/bench_speed.py --method {method}{' --image' if image else ''} ...`: {source}, "
             f"{threads} threads, each variant in its own process, run one after the other in one run (medians over repeats).", "",
-            "| variant | revision | overrides | prompt -> GLB | start-up | training | steps | steps/s | video | export |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| variant | revision | overrides | prompt -> GLB | start-up | training | steps | steps/s | video | export | CPU user | CPU system |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants:
         runs = results[v.label]
-        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        med = {key: statistics.median(r.get(key, float("nan")) for r in runs) for key in runs[0]}
+        cpu = (f"{med['cpu_user']:.1f} s | {med['cpu_system']:.1f} s" if "cpu_user" in med else "- | -")
         rows.append(f"| {v.label} | {v.revision} | {' '.join(v.overrides) or '-'} | {med['wall']:.1f} s | "
                     f"{med['startup']:.1f} s | {med['train']:.1f} s | {med['steps']:.0f} | {med['steps_per_second']:.2f} | "
-                    f"{med['video']:.1f} s | {med['export']:.1f} s |")
+                    f"{med['video']:.1f} s | {med['export']:.1f} s | {cpu} |")
+    base = variants[0].label
+    for v in variants[1:]:  # the host's speed drifts; a run against the run just before it drifts less
+        ratios = [r["wall"] / b["wall"] for r, b in zip(results[v.label], results[base])]
+        rows.append(f"\n{v.label} / {base}, repeat by repeat: {', '.join(f'{x:.2f}' for x in ratios)} "
+                    f"(median {statistics.median(ratios):.2f}).")
     return "\n".join(rows) + "\n"
 
 
