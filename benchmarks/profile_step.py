@@ -34,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from dream3d.allocator import keep_freed_memory
     from dream3d.methods import build_recipe, load_config
     from dream3d.recipe import RecipeRun
+
+    keep_freed_memory()  # as launch.py does
 
     config = load_config(args.config, args.overrides)
     torch.manual_seed(config.seed)

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dream3d.allocator import keep_freed_memory
 from dream3d.prior.multiview import MultiViewInfo, multiview_unet_config, save_multiview_prior
 from dream3d.prior.multiview_attention import install_multiview_attention
 from dream3d.prior.multiview_camera import camera_features
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default=None, help="the text prior to fine-tune")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
+    keep_freed_memory()
     base = args.base or TrainMultiViewConfig.base
     cfg = quick_config(base, args.seed) if args.quick else TrainMultiViewConfig(seed=args.seed, base=base)
     cfg.data = replace(cfg.data, seed=args.seed)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dream3d.allocator import keep_freed_memory
 from dream3d.prior import shapes_data
 from dream3d.prior.shapes_data import CaptionConfig, ShapesDataConfig
 from dream3d.prior.view_phase import (SHIPPED_VIEW_PHASES, ViewPhaseConfig, draw_batch, featured_captions,
@@ -383,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="UNet batch size")
     add_view_arguments(parser)
     args = parser.parse_args(argv)
+    keep_freed_memory()
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     cfg.data.seed = args.seed
     if args.threads is not None:

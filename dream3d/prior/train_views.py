@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dream3d.allocator import keep_freed_memory
 from dream3d.prior import shapes_data
 from dream3d.prior.focus_phase import FocusPhaseConfig, focus_images, with_pose_labels
 from dream3d.prior.image_condition import zero123_pose
@@ -276,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the focus phase also feeds the pose to every UNet block (its timestep embedding)")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
+    keep_freed_memory()
     vae_from = args.vae_from or TrainViewsConfig.vae_from
     cfg = quick_config(vae_from, args.seed) if args.quick else TrainViewsConfig(seed=args.seed, vae_from=vae_from)
     cfg.data.seed = args.seed

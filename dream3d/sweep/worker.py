@@ -64,12 +64,14 @@ def run_trial(task: TrialTask) -> TrialResult:
     not propagate: they are the row's ``error`` (traceback in ``error.txt``). A finished
     row is also written to ``<run_dir>/trial.json``, which resuming the sweep reads.
     """
+    from dream3d.allocator import keep_freed_memory
     from dream3d.atomic import write_text
     from dream3d.exit_codes import EXIT_INTERRUPTED
     from dream3d.methods import load_config
     from dream3d.service import train
 
     limit_threads(task.threads)
+    keep_freed_memory()  # a Ray worker is not a child of the launching process
     if task.cwd and Path(task.cwd).is_dir():
         os.chdir(task.cwd)
     start = time.perf_counter()
