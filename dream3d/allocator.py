@@ -10,11 +10,11 @@ and the kernel zeroes every one of them on first touch: a default DreamGaussian 
 :func:`keep_freed_memory` fixes the mmap threshold at its maximum (32 MiB on 64-bit glibc)
 and trims the heap's top only once 1 GiB of it is free, with ``mallopt`` for this process and
 with glibc's ``MALLOC_*_`` environment variables for the processes it starts. The command
-lines call it first: ``launch.py``, ``python -m dream3d.eval``, the web app, the prior
-trainings, and each sweep trial (a Ray worker is not the launcher's child). Only where
-memory lives changes, not any result: runs are bit for bit the same. The resident set grows
-a little (a DreamGaussian run's from 1.06 to 1.13 GB). Elsewhere (macOS, Windows, musl) it
-does nothing.
+lines call it first: ``launch.py`` (so also each web-app run, a ``launch.py`` child),
+``python -m dream3d.eval``, the prior trainings, and each sweep trial (a Ray worker is not
+the launcher's child). Only where memory lives changes, not any result: runs are bit for
+bit the same. The resident set grows a little (a DreamGaussian run's from 1.06 to 1.13 GB).
+Elsewhere (macOS, Windows, musl) it does nothing.
 """
 from __future__ import annotations
 

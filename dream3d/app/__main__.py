@@ -11,7 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-from dream3d.allocator import keep_freed_memory
 from dream3d.exit_codes import EXIT_USER_ERROR
 
 
@@ -32,7 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    keep_freed_memory()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up requests
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
