@@ -113,10 +113,11 @@ def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants:
         runs = results[v.label]
-        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        med = {key: statistics.median(r.get(key, float("nan")) for r in runs) for key in runs[0]}
+        cpu = (f"{med['cpu_user']:.1f} s | {med['cpu_system']:.1f} s" if "cpu_user" in med else "- | -")
         rows.append(f"| {v.label} | {v.revision} | {' '.join(v.overrides) or '-'} | {med['wall']:.1f} s | "
                     f"{med['startup']:.1f} s | {med['train']:.1f} s | {med['steps']:.0f} | {med['steps_per_second']:.2f} | "
-                    f"{med['video']:.1f} s | {med['export']:.1f} s | {med['cpu_user']:.1f} s | {med['cpu_system']:.1f} s |")
+                    f"{med['video']:.1f} s | {med['export']:.1f} s | {cpu} |")
     base = variants[0].label
     for v in variants[1:]:  # the host's speed drifts; a run against the run just before it drifts less
         ratios = [r["wall"] / b["wall"] for r, b in zip(results[v.label], results[base])]
