@@ -113,6 +113,7 @@ def markdown(method: str, variants: list[Variant], results: dict[str, list[dict]
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants:
         runs = results[v.label]
+        # results without CPU times (older tables' JSON, the tests' stand-in runs) get dashes there
         med = {key: statistics.median(r.get(key, float("nan")) for r in runs) for key in runs[0]}
         cpu = (f"{med['cpu_user']:.1f} s | {med['cpu_system']:.1f} s" if "cpu_user" in med else "- | -")
         rows.append(f"| {v.label} | {v.revision} | {' '.join(v.overrides) or '-'} | {med['wall']:.1f} s | "
