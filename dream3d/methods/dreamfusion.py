@@ -1,7 +1,7 @@
 """DreamFusion (Poole et al. 2022, arXiv:2209.14988): SDS from a frozen prior into a NeRF.
 
 One stage: random orbit cameras -> volume render with a random shading mode -> SDS on the
-render -> + orientation, opacity and grid-TV regularisers -> Adam.
+render -> + orientation, opacity, opacity-entropy and grid-TV regularisers -> Adam.
 """
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class NeRFLossConfig:
     """DreamFusion's orientation loss: normals should face the camera."""
     opacity_sparsity: float = 0.0
     """Mean rendered opacity, discouraging floaters."""
+    opacity_entropy: float = 0.0
+    """Mean binary entropy of each pixel's opacity: pushes it to 0 or 1, so that faint, half-transparent
+    density (which a light colour on a white background hides from the prior) either becomes solid or goes."""
     grid_tv: float = 0.0
     """Total variation of the dense grid's features (smooths voxel-scale bumps; dense grid only)."""
 
@@ -91,7 +94,7 @@ def nerf_stage(system: DreamFusionConfig, steps: int) -> Stage:
         name="nerf", steps=steps, representation=lambda device: NeRFRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera), shading=system.shading,
         losses={"guidance": loss.sds, "orientation": loss.orientation, "grid_tv": loss.grid_tv,
-                "opacity_sparsity": loss.opacity_sparsity},
+                "opacity_sparsity": loss.opacity_sparsity, "opacity_entropy": loss.opacity_entropy},
         reference=reference,
     )
 

@@ -3,7 +3,8 @@
 The field starts from a fitted blob (``dream3d.scene.initial_shape``); renders are shaded as
 in DreamFusion (Poole et al. 2022, sec. 3.1); upkeep refreshes the occupancy grid. Its
 regularisers are DreamFusion's orientation loss (appendix A.2), the mean opacity
-(``opacity_sparsity``) and, on a dense grid, Plenoxels' squared total variation
+(``opacity_sparsity``), the binary entropy of each pixel's opacity (``opacity_entropy``,
+``dream3d.render.opacity_entropy``) and, on a dense grid, Plenoxels' squared total variation
 (Fridovich-Keil et al. 2022, eq. 4; ``grid_tv``).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from dream3d.cameras import Cameras
 from dream3d.export.config import ExportConfig
 from dream3d.interfaces import MeshAsset, RenderMode
+from dream3d.render.opacity_entropy import opacity_entropy
 from dream3d.render.shading import ShadingConfig
 from dream3d.render.types import Render
 from dream3d.render.volume import VolumeRendererConfig
@@ -26,7 +28,7 @@ from dream3d.scene.background import Background, BackgroundConfig
 from dream3d.scene.initial_shape_cache import fit_initial_shape_cached
 from dream3d.scene.nerf import NeRFConfig, NeRFField
 
-REGULARISERS = ("orientation", "opacity_sparsity", "grid_tv")
+REGULARISERS = ("orientation", "opacity_sparsity", "opacity_entropy", "grid_tv")
 
 
 @dataclass
@@ -97,6 +99,8 @@ class NeRFRepresentation(nn.Module):
                 terms[name] = self.field.encoding.total_variation()
             elif name == "opacity_sparsity":
                 terms[name] = render.alpha.mean()
+            elif name == "opacity_entropy":
+                terms[name] = opacity_entropy(render.alpha)
         return terms
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
