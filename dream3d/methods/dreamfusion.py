@@ -31,8 +31,8 @@ class NeRFLossConfig:
     opacity_sparsity: float = 0.0
     """Mean rendered opacity, discouraging floaters."""
     opacity_entropy: float = 0.0
-    """Mean binary entropy of each pixel's opacity: pushes it to 0 or 1, so that faint, half-transparent
-    density (which a light colour on a white background hides from the prior) either becomes solid or goes."""
+    """Mean binary entropy of each pixel's opacity (``dream3d.render.opacity_entropy``): pushes it to 0 or 1,
+    so that half-transparent density either becomes solid or goes."""
     grid_tv: float = 0.0
     """Total variation of the dense grid's features (smooths voxel-scale bumps; dense grid only)."""
 

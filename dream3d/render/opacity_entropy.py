@@ -3,9 +3,9 @@
 ``H(a) = -a log a - (1 - a) log(1 - a)``, averaged over pixels, with ``a`` clamped to
 ``[eps, 1 - eps]`` so that the gradient ``log((1 - a) / a)`` stays finite. It is largest at
 ``a = 1/2`` (``log 2``) and zero at both ends, so its gradient pushes opacities below one half
-towards empty and those above towards solid. threestudio calls the same term ``lambda_opaque``;
-Plenoxels and Mip-NeRF 360 use related entropy and distortion terms against half-transparent
-"fog" (Barron et al. 2022, arXiv:2111.12077, sec. 4).
+towards empty and those above towards solid. threestudio weights the same term with
+``lambda_opaque``; Neural Volumes (Lombardi et al. 2019, arXiv:1906.07751) pushes opacity to 0 or
+1 with a related Beta-distribution prior.
 """
 from __future__ import annotations
 
