@@ -180,6 +180,8 @@ BAD_DREAMFUSION_VALUES = [
     ("system.renderer.camera_chunk=-1", "system.renderer.camera_chunk must be non-negative"),
     ("system.renderer.early_stop_eps=-1", "system.renderer.early_stop_eps must be in [0, 1)"),
     ("system.prior.trace_unet=maybe", "system.prior.trace_unet"),
+    ("system.loss.grid_tv=-1e4", "system.loss.grid_tv must be non-negative"),
+    ("system.loss.opacity_entropy=-1", "system.loss.opacity_entropy must be non-negative"),
 ]
 BAD_DREAMGAUSSIAN_VALUES = [
     ("system.resolutions=[0,0,0]", "system.resolutions must lie in [8, 1024] pixels"),

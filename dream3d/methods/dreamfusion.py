@@ -5,6 +5,7 @@ render -> + orientation, opacity, opacity-entropy and grid-TV regularisers -> Ad
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from dream3d.cameras import CameraSamplerConfig
@@ -69,6 +70,8 @@ class DreamFusionRunConfig(RunConfig):
 
 def validate_nerf(system: DreamFusionConfig) -> None:
     """Checks of a NeRF stage's settings that the schema cannot express."""
+    for name, weight in dataclasses.asdict(system.loss).items():
+        require(weight >= 0, f"system.loss.{name} must be non-negative (0 turns the term off), got {weight}.")
     require(system.loss.grid_tv == 0 or system.nerf.encoding.type == "densegrid",
             "system.loss.grid_tv needs system.nerf.encoding.type: densegrid "
             "(set system.loss.grid_tv=0 to use another encoding).")
