@@ -135,13 +135,18 @@ def test_not_a_run_directory(tmp_path, capsys, flag):
     assert "not a run directory" in capsys.readouterr().err
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tiny_prior_dir, tmp_path, capsys):
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tiny_prior_dir, tmp_path, capsys,
+                                                                          monkeypatch):
+    import dream3d.guidance.sds as sds
+
     out = tmp_path / "run"
     common = ("trainer.preview_every=0", "trainer.video=false", "trainer.export=false")
     assert tiny_run(tiny_prior_dir, out, "trainer.max_steps=3", *common) == 0
     before = torch.load(out / "ckpts/last.ckpt", weights_only=False)
     capsys.readouterr()
-    assert launch("--resume", str(out), "trainer.max_steps=6", "system.loss.sds=nan") == 1
+    # The resumed run's guidance diverges (a NaN weight is bad input, refused before work).
+    monkeypatch.setattr(sds, "latents_surrogate_loss", lambda latents, grad: latents.sum() * float("nan"))
+    assert launch("--resume", str(out), "trainer.max_steps=6") == 1
     err = capsys.readouterr().err
     assert "diverged" in err and "step 3" in err and "last good checkpoint" in err
     after = torch.load(out / "ckpts/last.ckpt", weights_only=False)
@@ -182,6 +187,7 @@ BAD_DREAMFUSION_VALUES = [
     ("system.prior.trace_unet=maybe", "system.prior.trace_unet"),
     ("system.loss.grid_tv=-1e4", "system.loss.grid_tv must be non-negative"),
     ("system.loss.opacity_entropy=-1", "system.loss.opacity_entropy must be non-negative"),
+    ("system.loss.sds=nan", "system.loss.sds must be non-negative"),
 ]
 BAD_DREAMGAUSSIAN_VALUES = [
     ("system.resolutions=[0,0,0]", "system.resolutions must lie in [8, 1024] pixels"),
