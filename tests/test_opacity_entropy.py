@@ -48,3 +48,17 @@ def test_nerf_representation_returns_the_term_it_is_asked_for():
     terms = nerf.regularisers(render, ("opacity_entropy",))
     assert set(terms) == {"opacity_entropy"}
     assert math.isclose(terms["opacity_entropy"].item(), math.log(2.0), rel_tol=1e-6)
+
+
+def test_every_nerf_loss_weight_reaches_the_stage_as_a_known_term():
+    import dataclasses
+
+    from dream3d.methods.dreamfusion import DreamFusionConfig, NeRFLossConfig, nerf_stage
+    from dream3d.representations.nerf import REGULARISERS
+
+    weights = NeRFLossConfig(sds=2.0, orientation=0.1, opacity_sparsity=0.2, opacity_entropy=0.3, grid_tv=0.4)
+    stage = nerf_stage(DreamFusionConfig(loss=weights), steps=10)
+    assert stage.losses["guidance"] == 2.0
+    regularisers = {name: weight for name, weight in stage.losses.items() if name != "guidance"}
+    assert set(regularisers) <= set(REGULARISERS)
+    assert regularisers == {f.name: getattr(weights, f.name) for f in dataclasses.fields(weights) if f.name != "sds"}

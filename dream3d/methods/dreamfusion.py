@@ -96,8 +96,9 @@ def nerf_stage(system: DreamFusionConfig, steps: int) -> Stage:
     return Stage(
         name="nerf", steps=steps, representation=lambda device: NeRFRepresentation(scene, device),
         guidance="distill", cameras=CameraSchedule(system.camera), shading=system.shading,
-        losses={"guidance": loss.sds, "orientation": loss.orientation, "grid_tv": loss.grid_tv,
-                "opacity_sparsity": loss.opacity_sparsity, "opacity_entropy": loss.opacity_entropy},
+        # SDS/VSD is the stage's guidance term; every other weight names a NeRF regulariser.
+        losses={"guidance": loss.sds, **{name: weight for name, weight in dataclasses.asdict(loss).items()
+                                         if name != "sds"}},
         reference=reference,
     )
 
