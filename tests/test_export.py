@@ -153,7 +153,8 @@ def test_successful_export_replaces_the_old_mesh_dir(tmp_path):
     (old / "stale.txt").write_text("x")
     result = export_scene(SphereScene(), small_config(resolution=32, texture_size=64, preview=False), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mesh"]
-    assert sorted(p.name for p in result.mesh_dir.iterdir()) == ["model.glb", "model.mtl", "model.obj", "texture.png"]
+    assert sorted(p.name for p in result.mesh_dir.iterdir()) == ["export.yaml", "model.glb", "model.mtl", "model.obj",
+                                                                 "texture.png"]
 
 
 def test_texel_surface_points_of_a_flat_square():

@@ -13,6 +13,7 @@ import sys
 import imageio.v2 as imageio
 import torch
 import trimesh
+from omegaconf import OmegaConf
 from tiny_runs import CONFIG, REPO, TINY, copy_run, launch, run_args, snapshot
 
 from dream3d.export import pipeline
@@ -127,6 +128,9 @@ def test_a_re_export_that_would_mesh_again_is_refused_after_refinement(finished_
     assert launch(*run_args(tiny_prior_dir, gaussians, *ONE_STEP)) == 0
     assert launch("--export", str(gaussians), "export.close_voxels=1", "export.texture_size=32") == 0
     assert imageio.imread(gaussians / "mesh" / "texture.png").shape == (32, 32, 3)
+    settings = OmegaConf.load(gaussians / "mesh" / "export.yaml")  # the mesh says what made it; config.yaml does not
+    assert (settings.export.close_voxels, settings.export.texture_size) == (1.0, 32)
+    assert OmegaConf.load(gaussians / "config.yaml").export.close_voxels != 1.0
 
 
 def test_re_export_at_another_texture_size_after_refinement(finished_tiny_run, tmp_path, capsys):

@@ -184,6 +184,20 @@ def bake(
         return bake_albedo(scene, texels, config.chunk_size, config.dilation, device)
 
 
+SETTINGS_FILE = "export.yaml"
+"""Beside the mesh: the ``export.*`` options it was made with and its density level, so that a
+mesh re-exported with overrides (``launch.py --export RUN export.close_voxels=3``) says so, even
+though the run's ``config.yaml`` keeps the options it was trained with."""
+
+
+def write_export_settings(path: Path, config: ExportConfig, threshold: float | None) -> None:
+    """``path``: ``export:`` (every option of ``config``) and ``threshold`` (null when not from a grid), as YAML."""
+    from omegaconf import OmegaConf
+
+    settings = {"export": OmegaConf.to_container(OmegaConf.structured(config)), "threshold": threshold}
+    path.write_text(OmegaConf.to_yaml(settings))
+
+
 def write_export(
     mesh: UVMesh,
     texture: Tensor | np.ndarray,
@@ -193,7 +207,7 @@ def write_export(
     timings: dict[str, float] | None = None,
     preview_mesh: UVMesh | None = None,
 ) -> ExportResult:
-    """Write ``out_dir/mesh/`` (OBJ+MTL+PNG, GLB, preview) from a mesh and its texture.
+    """Write ``out_dir/mesh/`` (OBJ+MTL+PNG, GLB, ``export.yaml``, preview) from a mesh and its texture.
 
     ``texture [S,S,3]`` in [0,1]. ``preview_mesh`` is the same mesh in dream3d's world when
     ``mesh`` is placed in another frame (default: ``mesh``). Files go to a staging folder
@@ -207,6 +221,7 @@ def write_export(
         with _timed(timings, "files"):
             paths = write_obj(staging, mesh, image)
             write_glb(staging / "model.glb", mesh, image)
+            write_export_settings(staging / SETTINGS_FILE, config, threshold)
         if config.preview:
             with _timed(timings, "preview"):
                 write_preview(staging / "preview.png", preview_mesh or mesh, texture, config.preview_size)
