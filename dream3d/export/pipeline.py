@@ -185,13 +185,15 @@ def bake(
 
 
 SETTINGS_FILE = "export.yaml"
-"""Beside the mesh: the ``export.*`` options it was made with and its density level, so that a
+"""Beside the mesh: the ``export.*`` options it was made with (and the density level, when it was
+meshed straight from a density field by :func:`export_scene`), so that a
 mesh re-exported with overrides (``launch.py --export RUN export.close_voxels=3``) says so, even
 though the run's ``config.yaml`` keeps the options it was trained with."""
 
 
 def write_export_settings(path: Path, config: ExportConfig, threshold: float | None) -> None:
-    """``path``: ``export:`` (every option of ``config``) and ``threshold`` (null when not from a grid), as YAML."""
+    """``path``: ``export:`` (every option of ``config``) and ``threshold`` (null when the writer was not given
+    one: meshes made through a ``MeshAsset``, e.g. from Gaussians or by an earlier stage), as YAML."""
     from omegaconf import OmegaConf
 
     settings = {"export": OmegaConf.to_container(OmegaConf.structured(config)), "threshold": threshold}
