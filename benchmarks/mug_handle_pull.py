@@ -45,13 +45,6 @@ from dream3d.prior.source import BUNDLED_PRIOR  # noqa: E402
 BODY = "mug body"
 
 
-def sdf_mug_body(points: torch.Tensor) -> torch.Tensor:
-    """The mug's body alone: its cylinder, where the mug has it."""
-    p = points + torch.tensor([0.0, primitives.MUG_CENTRE_Y, 0.0], dtype=points.dtype, device=points.device)
-    r, z = primitives._radial(p)
-    return primitives._box2(r - primitives.MUG_RADIUS, z.abs() - primitives.MUG_HALF_HEIGHT)
-
-
 def sds_pixel_updates(prior: TextToImagePrior, images: torch.Tensor, context: torch.Tensor, empty: torch.Tensor,
                       t: torch.Tensor, scale: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The SDS steps in pixels at ``images [B,3,H,W]`` from one noise draw: the latent term taken back
@@ -84,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "mug-handle-pull-2d.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    primitives.SDFS.setdefault(BODY, sdf_mug_body)
+    primitives.SDFS.setdefault(BODY, primitives.sdf_mug_body)
     prior = TextToImagePrior.from_pretrained(args.prior)
     cameras = CameraSampler().sample(0, torch.Generator().manual_seed(args.seed), batch_size=args.cameras)
     positions = cameras.positions()
@@ -102,15 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             context = prior.encode_text([caption(colour, "mug", view) for view in views])
             generator = torch.Generator().manual_seed(args.seed)
             along, cosines = {"latent": 0.0, "image": 0.0}, {"latent": [], "image": []}
-            norm2 = 0.0
             for _ in range(args.draws):
                 t = torch.randint(int(low * n), int(high * n) + 1, (len(cameras),), generator=generator)
                 steps = sds_pixel_updates(prior, body, context, empty, t, args.scale, generator)
-                norm2 += float((d * d).flatten(1).sum(1).sum())
                 for term, step in zip(("latent", "image"), steps):
                     dot = (step * d).flatten(1).sum(1)
                     along[term] += float(dot.sum())
                     cosines[term].append(dot / (step.flatten(1).norm(dim=1) * d.flatten(1).norm(dim=1)).clamp_min(1e-12))
+            norm2 = args.draws * float((d * d).sum())  # the sum of |d|^2 over cameras and draws
             row = {"timesteps": label, "colour": colour, "handle_pixels": float((d * d).flatten(1).sum(1).mean()),
                    "cameras": len(cameras), "draws": args.draws}
             for term in ("latent", "image"):

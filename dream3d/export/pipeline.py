@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dream3d.config import save_config
 from dream3d.export.bake import bake_albedo
 from dream3d.export.cleanup import cleanup_mesh
 from dream3d.export.config import ExportConfig, validate_export_config
@@ -194,10 +195,7 @@ though the run's ``config.yaml`` keeps the options it was trained with."""
 def write_export_settings(path: Path, config: ExportConfig, threshold: float | None) -> None:
     """``path``: ``export:`` (every option of ``config``) and ``threshold`` (null when the writer was not given
     one: meshes made through a ``MeshAsset``, e.g. from Gaussians or by an earlier stage), as YAML."""
-    from omegaconf import OmegaConf
-
-    settings = {"export": OmegaConf.to_container(OmegaConf.structured(config)), "threshold": threshold}
-    path.write_text(OmegaConf.to_yaml(settings))
+    save_config({"export": config, "threshold": threshold}, path)
 
 
 def write_export(

@@ -154,11 +154,22 @@ def _sdf_box(points: Tensor, low: tuple[float, float, float], high: tuple[float,
     return q.clamp_min(0.0).norm(dim=-1) + q.amax(dim=-1).clamp_max(0.0)
 
 
+def _mug_frame(points: Tensor) -> Tensor:
+    """``points`` relative to the mug body's axis."""
+    return points + torch.tensor([0.0, MUG_CENTRE_Y, 0.0], dtype=points.dtype, device=points.device)
+
+
+def sdf_mug_body(points: Tensor) -> Tensor:
+    """The mug's body alone (its cylinder, where the mug has it), without the handle."""
+    r, z = _radial(_mug_frame(points))
+    return _box2(r - MUG_RADIUS, z.abs() - MUG_HALF_HEIGHT)
+
+
 def sdf_mug(points: Tensor) -> Tensor:
     """The body (a cylinder) united with the handle (half a torus whose axis is x)."""
-    p = points + torch.tensor([0.0, MUG_CENTRE_Y, 0.0], dtype=points.dtype, device=points.device)
-    r, z = _radial(p)
-    body = _box2(r - MUG_RADIUS, z.abs() - MUG_HALF_HEIGHT)
+    p = _mug_frame(points)
+    z = p[:, 2]
+    body = sdf_mug_body(points)
     y = p[:, 1] - MUG_RADIUS  # the handle's centre is on the body's surface
     ring = torch.stack([torch.stack([y, z], -1).norm(dim=-1) - MUG_HANDLE_MAJOR, p[:, 0]], -1).norm(dim=-1)
     handle = torch.maximum(ring - MUG_HANDLE_MINOR, MUG_HANDLE_CUT - p[:, 1])
