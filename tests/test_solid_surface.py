@@ -259,3 +259,41 @@ def test_a_gap_one_view_alone_sees_through_is_carved_only_by_the_strict_hull():
     assert gap.sum() > 0  # the strict hull is tunnelled by the one view's gap
     assert not (gap & ~tolerant_gapped).any()  # the tolerant one keeps every node of the gap
     assert (strict & ~tolerant).sum() == 0  # and all that the strict one keeps
+
+
+def _torus_nerf():
+    """A NeRF whose field is a thick torus (radii 0.4 and 0.25, so its hole's radius is 0.15): density
+    40 in the tube falling to 0 across its surface over about 0.02 (a sigmoid); green albedo."""
+    from dream3d.representations.nerf import NeRFRepresentation, NeRFSceneConfig
+    from dream3d.scene.initial_shape import InitialShapeConfig
+    from dream3d.scene.nerf import NeRFConfig
+
+    nerf = NeRFRepresentation(NeRFSceneConfig(nerf=NeRFConfig(initial_shape=InitialShapeConfig(steps=0))),
+                              torch.device("cpu"))
+
+    def torus(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ring = torch.stack([points[:, :2].norm(dim=-1) - 0.4, points[:, 2]], -1).norm(dim=-1)
+        sigma = 40.0 * torch.sigmoid((0.25 - ring) / 0.02)
+        return sigma, torch.tensor(GREEN).expand(len(points), 3)
+
+    nerf.field.forward = torus
+    nerf.renderer.update(0, force=True)  # the occupancy grid sees the torus
+    return nerf
+
+
+@pytest.mark.parametrize("enabled, genus", [(None, 0), (True, 1)])
+def test_a_nerf_export_bounds_its_closing_by_the_silhouette_hull_when_asked(tmp_path, enabled, genus):
+    """A closing with a ball of 6 voxels (0.31) fills the torus's hole; with ``export.silhouette.enabled`` the NeRF's
+    rendered opacity bounds the closing, and the views from above keep the hole open. Off by
+    default for a NeRF (None), so the mesh is the one of before."""
+    from dream3d.export.backproject import BackprojectConfig
+    from dream3d.export.silhouette import SilhouetteConfig
+
+    config = ExportConfig(resolution=40, surface="solid", close_voxels=6.0, texture_size=64, progress=False,
+                          preview=False, silhouette=SilhouetteConfig(enabled=enabled, rig=BackprojectConfig(resolution=48)))
+    result = _torus_nerf().export(tmp_path, config)
+    mesh = trimesh.load(result["obj"], force="mesh", process=False)
+    found = topology(mesh)
+    assert (found.genus, found.components) == (genus, 1)
+    if genus == 0:  # the closing's membrane spans the hole, at its centre too
+        assert (np.linalg.norm(mesh.triangles_center[:, :2], axis=1) < 0.05).any()

@@ -179,6 +179,49 @@ def test_lora_term_sends_no_gradient_to_the_images(tiny_prior_dir):
     torch.testing.assert_close(full, image.grad)
 
 
+def test_image_space_adds_the_decoded_gap_between_the_branches(tiny_prior_dir):
+    """``space: latent+image``: grad_x = J_E^T w (eps_pre - eps_lora)
+    + lambda w (alpha / sigma) (D(z0_lora) - D(z0_pre)), from one draw, z0 = (z_t - sigma eps) / alpha."""
+    prior, prompts = load(tiny_prior_dir)
+    reference = copy.deepcopy(prior.unet)
+    weight = 0.3
+    config = GuidanceConfig(type="vsd", guidance_scale=7.5, weighting="sds", space="latent+image", image_weight=weight)
+    vsd = VSD(prior, config, max_steps=100)
+    randomise_lora(vsd, seed=2)
+    fused = fused_lora_unet(vsd)
+    cameras = orbit_cameras(1)
+    size = prior.image_size
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0), requires_grad=True)
+
+    torch.manual_seed(5)
+    loss, stats = vsd.loss(image, cameras, prompts, step=10)
+    loss.backward()
+
+    torch.manual_seed(5)  # replay the draws: t, then the noise
+    x = image.detach().clone().requires_grad_(True)
+    latents = prior.encode_images(x).float()
+    t = vsd.schedule.sample(10, 1, latents.device)
+    noise = torch.randn_like(latents)
+    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
+    noisy = alpha * latents.detach() + sigma * noise
+    cond, uncond = prompts.for_cameras(cameras)
+    with torch.no_grad():
+        eps_c = reference(noisy, t, encoder_hidden_states=cond.context).sample
+        eps_u = reference(noisy, t, encoder_hidden_states=uncond.context).sample
+        eps_lora = fused(noisy, t, encoder_hidden_states=cond.context, class_labels=cameras.c2w.reshape(1, 16)).sample
+        eps_pre = eps_u + 7.5 * (eps_c - eps_u)
+        decoded_lora = prior.decode_latents((noisy - sigma * eps_lora) / alpha)
+        decoded_pre = prior.decode_latents((noisy - sigma * eps_pre) / alpha)
+    w = 1 - abar
+    latent_grad = w * (eps_pre - eps_lora)
+    image_grad = w * (alpha / sigma) * (decoded_lora - decoded_pre)
+    (latents * latent_grad).sum().backward()  # J_E^T latent_grad
+    assert image_grad.abs().max() > 1e-3  # the image term is not empty
+    torch.testing.assert_close(image.grad, x.grad + weight * image_grad, rtol=1e-4, atol=1e-5)
+    assert stats["image_grad_norm"] == pytest.approx(float(image_grad.norm()), rel=1e-4)
+
+
 def test_checkpoint_round_trip_restores_the_lora(tiny_prior_dir):
     prior, prompts = load(tiny_prior_dir)
     vsd = VSD(prior, vsd_config(lora_lr=1e-2), max_steps=10)

@@ -66,6 +66,13 @@ class ExportConfig:
     """Show tqdm progress bars for the long stages."""
 
 
+def silhouettes_wanted(export_config: ExportConfig, on_by_default: bool) -> bool:
+    """Whether ``export_config``'s solid is bounded by a silhouette hull: a ``solid`` surface, and
+    ``silhouette.enabled`` true (None: ``on_by_default``, the scene's own default)."""
+    enabled = export_config.silhouette.enabled
+    return export_config.surface == "solid" and (on_by_default if enabled is None else enabled)
+
+
 WRITING_OPTIONS = frozenset({"texture_size", "dilation", "preview", "preview_size", "progress", "chunk_size"})
 """The options that still apply when the geometry is fixed (a textured-mesh stage writes its
 mesh as it is); every other option makes the mesh."""

@@ -145,7 +145,8 @@ def extract_mesh(
                 inside_hull = functools.partial(carve, radius=grid.radius, views=silhouettes,
                                                 min_alpha=config.silhouette.min_alpha, chunk_size=config.chunk_size,
                                                 outside_views=config.silhouette.outside_views)
-                occupied = inside_hull(occupied)
+                if config.silhouette.carve:
+                    occupied = inside_hull(occupied)
             raw = solid_surface(occupied, grid.radius, config.close_voxels, config.open_voxels, config.smooth_voxels,
                                 inside_hull)
         else:
@@ -245,16 +246,17 @@ def export_scene(
     config: ExportConfig,
     out_dir: Path,
     device: torch.device | None = None,
+    silhouettes: SilhouetteViews | None = None,
 ) -> ExportResult:
     """Export ``scene`` as a textured mesh into ``out_dir/mesh/``.
 
     ``scene`` needs only ``density(points [N,3]) -> [N]`` and
-    ``albedo(points [N,3]) -> [N,3]`` (world space). Raises ``ExportError`` when no
-    surface is found; an existing ``mesh/`` is then left untouched.
+    ``albedo(points [N,3]) -> [N,3]`` (world space); ``silhouettes`` as for :func:`extract_mesh`.
+    Raises ``ExportError`` when no surface is found; an existing ``mesh/`` is then left untouched.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    mesh, threshold = extract_mesh(scene, config, device, timings)
+    mesh, threshold = extract_mesh(scene, config, device, timings, silhouettes)
     uv_mesh = unwrap(mesh, config, timings)
     texture = bake(scene, uv_mesh, config, device, timings)
     result = write_export(uv_mesh, texture, out_dir, config, threshold, timings)

@@ -14,6 +14,8 @@ and the density alone meshes them as a membrane.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -26,6 +28,8 @@ from dream3d.cameras import Cameras
 from dream3d.export.backproject import BackprojectConfig, backprojection_cameras, sample_at_pixels
 from dream3d.render.types import Render
 
+log = logging.getLogger(__name__)
+
 Renderer = Callable[[Cameras, Tensor], Render]
 """``render(cameras, background [3]) -> Render`` (rgb over the background, and alpha)."""
 
@@ -34,8 +38,10 @@ Renderer = Callable[[Cameras, Tensor], Render]
 class SilhouetteConfig:
     """The views of the silhouette hull and what counts as foreground in them."""
 
-    enabled: bool = True
-    """Intersect the solid with the silhouette hull (scenes that render their own views only)."""
+    enabled: Optional[bool] = None
+    """Intersect the solid with the silhouette hull (scenes that render their own views only).
+    None: the scene's default, on for Gaussians (whose density alone meshes membranes and
+    floaters) and off for a NeRF."""
     rig: BackprojectConfig = field(default_factory=lambda: BackprojectConfig(resolution=96))
     """The views: rings of azimuths at a few elevations, and the poles (96 px: about one pixel per
     voxel of a 96^3 export grid; rendering is most of the hull's cost)."""
@@ -49,6 +55,10 @@ class SilhouetteConfig:
     background_tolerance: float = 0.3
     """With one plain training background: pixels whose colour is within this (largest channel
     difference) of it count as background."""
+    carve: bool = True
+    """Also drop the occupied voxels outside the hull (the solid is cut to the visual hull). False:
+    the hull only bounds what the closing adds, so a thin part whose opacity stays under
+    ``min_alpha`` in some view (a NeRF mug's handle seen edge-on) is kept."""
     max_hole_fraction: float = 0.01
     """Holes in a view's foreground smaller than this fraction of its area are filled: pinholes
     between sparse Gaussians would carve a straight tunnel through the hull. A mug handle's hole,
@@ -111,6 +121,7 @@ def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: O
 
     ``background [3]``: the one plain colour the scene was trained on (None: alpha alone).
     """
+    start = time.perf_counter()
     device = device or torch.device("cpu")
     cameras = backprojection_cameras(config.rig).to(device)
     plain = torch.ones(3, device=device) if background is None else background.to(device)
@@ -119,6 +130,8 @@ def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: O
                                   config.background_tolerance)
                        for start in range(0, len(cameras), per_batch)])  # [V,H,W]
     masks = fill_pinholes(masks, config.min_alpha, config.max_hole_fraction)
+    log.info("silhouettes: %d views at %d px in %.1f s", len(cameras), config.rig.resolution,
+             time.perf_counter() - start)
     return SilhouetteViews(masks[:, None], cameras)
 
 

@@ -58,7 +58,8 @@ class GuidanceConfig:
     """Clamp each element of the latent (or image) gradient to [-c, c]; null disables."""
     space: Literal["latent", "image", "latent+image"] = "latent"
     """Where the SDS residual is taken: ``latent`` (DreamFusion), ``image`` (the render against
-    the decoded one-step estimate, HiFA) or ``latent+image`` (both, HiFA's loss); not for VSD."""
+    the decoded one-step estimate, HiFA) or ``latent+image`` (both, HiFA's loss). VSD takes
+    ``latent`` or ``latent+image`` (``dream3d.guidance.vsd``)."""
     image_weight: float = 1.0
     """HiFA's lambda_rgb: the image term's weight when ``space`` is ``latent+image``."""
     vsd: VSDConfig = field(default_factory=VSDConfig)

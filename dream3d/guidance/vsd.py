@@ -16,6 +16,20 @@ The LoRA lives on the prior's own UNet through diffusers' public adapter API
 the adapter is disabled and the UNet has no class embedding, so the pretrained branch is the
 frozen prior bit for bit; the LoRA branch enables the adapter and installs the camera
 embedding (``dream3d.guidance.camera_embedding``) only for its own UNet calls.
+
+Image space (``space: latent+image``): HiFA's image term (Zhu et al. 2023, arXiv:2305.18766,
+sec. 3.2; ``dream3d.guidance.sds``) carried over to VSD. In latents the VSD gradient is the gap
+between the two branches' one-step estimates ``z0_hat = (z_t - sigma_t eps) / alpha_t``:
+
+    w(t) (eps_pretrained_cfg - eps_lora) = w(t) (alpha_t / sigma_t) (z0_lora - z0_pretrained),
+
+and the image term takes that gap after the decoder D, from the same draw:
+
+    grad_x = w(t) (alpha_t / sigma_t) (D(z0_lora) - D(z0_pretrained)).
+
+Where the LoRA predicts the true noise (a single render, SDS's particle), ``z0_lora = z`` and
+this is HiFA's SDS term ``w (alpha / sigma) (x - D(z0_pretrained))`` with ``D(z)`` for ``x``.
+The loss is the latent term plus ``image_weight`` times the image term.
 """
 from __future__ import annotations
 
@@ -35,7 +49,7 @@ from dream3d.guidance.camera_embedding import (
     check_class_embedding_free,
     time_embedding_dim,
 )
-from dream3d.guidance.diffusion import classifier_free_guidance, noise_latents
+from dream3d.guidance.diffusion import NoisyLatents, classifier_free_guidance, noise_latents
 from dream3d.guidance.sds import SDS, GuidanceConfig, finish_gradient, latents_surrogate_loss, resize_to_prior
 from dream3d.guidance.vsd_config import VSDConfig
 from dream3d.interfaces import Condition, Conditioning, Prior
@@ -113,8 +127,8 @@ class VSD:
         self.prior = prior
         self.config = config
         self.vsd_config: VSDConfig = config.vsd
-        if config.space != "latent":
-            raise ValueError(f"system.guidance.space must be 'latent' for VSD, got {config.space!r}")
+        if config.space not in ("latent", "latent+image"):
+            raise ValueError(f"system.guidance.space must be 'latent' or 'latent+image' for VSD, got {config.space!r}")
         self.sds = SDS(prior, config, max_steps)  # the pretrained branch, schedule and weighting
         unet = prior.unet
         check_class_embedding_free(unet)
@@ -177,8 +191,9 @@ class VSD:
         return classifier_free_guidance(eps_plain, eps_camera, scale)
 
     # ------------------------------------------------------------ VSD
-    def latent_gradient(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
-        """``w(t) (eps_pretrained_cfg - eps_lora)`` for latents ``[B,C,h,w]``, and stats.
+    def branch_noises(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int
+                      ) -> tuple[NoisyLatents, Tensor, Tensor]:
+        """One draw and the two branches' predictions on it: ``(draw, eps_pretrained_cfg, eps_lora)``.
 
         Random draws, in order: ``t`` from the schedule, then the noise ``[B,C,h,w]``.
         """
@@ -186,7 +201,30 @@ class VSD:
         eps_pretrained = self.sds.pretrained_noise(draw, cameras, condition)
         cond, _ = condition.for_cameras(cameras)
         eps_lora = self.lora_noise(draw.noisy, draw.t, cond, camera_condition(cameras.c2w))
+        return draw, eps_pretrained, eps_lora
+
+    def latent_gradient(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
+        """``w(t) (eps_pretrained_cfg - eps_lora)`` for latents ``[B,C,h,w]``, and stats."""
+        draw, eps_pretrained, eps_lora = self.branch_noises(latents, cameras, condition, step)
         return finish_gradient(self.sds.weight(draw.t) * (eps_pretrained - eps_lora), draw.t, self.config.grad_clip)
+
+    def decoded_residual(self, draw: NoisyLatents, eps_pretrained: Tensor, eps_lora: Tensor) -> Tensor:
+        """``w(t) (alpha_t / sigma_t) (D(z0_lora) - D(z0_pretrained))`` ``[B,3,H,W]`` (the image term)."""
+        abar = self.prior.alphas_cumprod[draw.t].view(-1, 1, 1, 1).to(draw.noisy.dtype)
+        alpha, sigma = abar.sqrt(), (1.0 - abar).sqrt()
+        with torch.no_grad():
+            both = torch.cat([self.prior.clean_latents(draw.noisy, eps, draw.t) for eps in (eps_lora, eps_pretrained)])
+            decoded_lora, decoded_pretrained = self.prior.decode_latents(both).float().chunk(2)
+        return self.sds.weight(draw.t) * (alpha / sigma) * (decoded_lora - decoded_pretrained)
+
+    def both_gradients(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int
+                       ) -> tuple[Tensor, Tensor, dict]:
+        """The latent and the image gradient of one draw."""
+        draw, eps_pretrained, eps_lora = self.branch_noises(latents.detach(), cameras, condition, step)
+        clip = self.config.grad_clip
+        latent_grad, stats = finish_gradient(self.sds.weight(draw.t) * (eps_pretrained - eps_lora), draw.t, clip)
+        image_grad, image_stats = finish_gradient(self.decoded_residual(draw, eps_pretrained, eps_lora), draw.t, clip)
+        return latent_grad, image_grad, {**stats, "image_grad_norm": image_stats["grad_norm"]}
 
     def lora_timesteps(self, batch: int, device: torch.device) -> Tensor:
         """Timesteps ``[B]`` of the LoRA's denoising loss, uniform in ``lora_timestep_range``."""
@@ -218,9 +256,14 @@ class VSD:
         The gradient reaching the images is exactly the VSD gradient (the LoRA term sees only
         detached latents); the LoRA term's gradient reaches only the LoRA and camera weights.
         """
-        latents = self.prior.encode_images(resize_to_prior(images, self.prior.image_size)).float()
-        grad, stats = self.latent_gradient(latents, cameras, condition, step)
-        vsd = latents_surrogate_loss(latents, grad)
+        images = resize_to_prior(images, self.prior.image_size)
+        latents = self.prior.encode_images(images).float()
+        if self.config.space == "latent+image":
+            latent_grad, image_grad, stats = self.both_gradients(latents, cameras, condition, step)
+            vsd = latents_surrogate_loss(latents, latent_grad) + self.config.image_weight * latents_surrogate_loss(images, image_grad)
+        else:
+            grad, stats = self.latent_gradient(latents, cameras, condition, step)
+            vsd = latents_surrogate_loss(latents, grad)
         lora = self.lora_loss(latents, cameras, condition)
         stats["lora"] = float(lora.detach())
         return vsd + lora, stats

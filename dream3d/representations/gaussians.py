@@ -138,10 +138,11 @@ class GaussianRepresentation(nn.Module):
 
     @torch.no_grad()
     def silhouettes(self, export_config: ExportConfig) -> SilhouetteViews | None:
-        """The Gaussians' silhouettes, whose hull bounds the solid (``surface: solid`` only)."""
+        """The Gaussians' silhouettes, whose hull bounds the solid (``surface: solid`` only; on by default)."""
+        from dream3d.export.config import silhouettes_wanted
         from dream3d.export.silhouette import render_silhouettes
 
-        if export_config.surface != "solid" or not export_config.silhouette.enabled:
+        if not silhouettes_wanted(export_config, on_by_default=True):
             return None
 
         def render(cameras: Cameras, background: Tensor) -> Render:

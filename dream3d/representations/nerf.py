@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from dream3d.cameras import Cameras
 from dream3d.export.config import ExportConfig
+from dream3d.export.silhouette import SilhouetteViews
 from dream3d.interfaces import MeshAsset, RenderMode
 from dream3d.render.opacity_entropy import opacity_entropy
 from dream3d.render.shading import ShadingConfig
@@ -115,13 +116,28 @@ class NeRFRepresentation(nn.Module):
         self.renderer.update(step)
 
     @torch.no_grad()
+    def silhouettes(self, export_config: ExportConfig) -> SilhouetteViews | None:
+        """The field's silhouettes, whose hull bounds the solid: its opacity seen from the rig, read
+        from its density grid (``dream3d.export.density_silhouette``). Off unless
+        ``export.silhouette.enabled`` is true (``surface: solid`` only)."""
+        from dream3d.export.config import silhouettes_wanted
+        from dream3d.export.density_silhouette import density_silhouettes
+        from dream3d.export.grid import density_grid
+
+        if not silhouettes_wanted(export_config, on_by_default=False):
+            return None
+        grid = density_grid(self.field, export_config.resolution, export_config.bounds_radius,
+                            export_config.chunk_size, self.device, progress=False)
+        return density_silhouettes(grid, export_config.silhouette, self.device)
+
+    @torch.no_grad()
     def to_mesh(self, export_config: ExportConfig) -> MeshAsset:
         """Surface (marching cubes + cleanup), UVs and baked albedo, in dream3d's world."""
         from dream3d.export.pipeline import bake, extract_mesh, unwrap
         from dream3d.scene.textured_mesh import MeshFrame
 
         self.eval()
-        mesh, _ = extract_mesh(self.field, export_config, self.device)
+        mesh, _ = extract_mesh(self.field, export_config, self.device, silhouettes=self.silhouettes(export_config))
         uv_mesh = unwrap(mesh, export_config)
         return MeshAsset(uv_mesh, MeshFrame.identity_world(), bake(self.field, uv_mesh, export_config, self.device))
 
@@ -131,4 +147,5 @@ class NeRFRepresentation(nn.Module):
         from dream3d.export.pipeline import export_scene
 
         self.eval()
-        return dataclasses.asdict(export_scene(self.field, export_config, Path(run_dir), self.device))
+        return dataclasses.asdict(export_scene(self.field, export_config, Path(run_dir), self.device,
+                                               silhouettes=self.silhouettes(export_config)))
