@@ -69,6 +69,22 @@ def fused_lora_unet(vsd: VSD):
     return unet
 
 
+def replay_branches(vsd: VSD, reference, fused, latents, cameras, prompts, step: int):
+    """Replay one draw (t, then the noise; seed it first) with independent UNets: ``(abar, noisy,
+    eps_pretrained_cfg, eps_lora, eps_cond)``."""
+    t = vsd.schedule.sample(step, latents.shape[0], latents.device)
+    noise = torch.randn_like(latents)
+    abar = vsd.prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
+    cond, uncond = prompts.for_cameras(cameras)
+    with torch.no_grad():
+        eps_c = reference(noisy, t, encoder_hidden_states=cond.context).sample
+        eps_u = reference(noisy, t, encoder_hidden_states=uncond.context).sample
+        labels = cameras.c2w.reshape(len(cameras), 16)
+        eps_lora = fused(noisy, t, encoder_hidden_states=cond.context, class_labels=labels).sample
+    return abar, noisy, eps_u + 7.5 * (eps_c - eps_u), eps_lora, eps_c
+
+
 @pytest.mark.parametrize("weighting_name", ["sds", "uniform"])
 def test_latent_gradient_is_weighted_difference(tiny_prior_dir, weighting_name):
     prior, prompts = load(tiny_prior_dir)
@@ -83,17 +99,8 @@ def test_latent_gradient_is_weighted_difference(tiny_prior_dir, weighting_name):
 
     torch.manual_seed(3)
     grad, _ = vsd.latent_gradient(latents, cameras, prompts, step=10)
-    torch.manual_seed(3)  # replay the draws: t, then the noise
-    t = vsd.schedule.sample(10, 2, latents.device)
-    noise = torch.randn_like(latents)
-    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-    noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
-    cond, uncond = prompts.for_cameras(cameras)
-    with torch.no_grad():
-        eps_c = reference(noisy, t, encoder_hidden_states=cond.context).sample
-        eps_u = reference(noisy, t, encoder_hidden_states=uncond.context).sample
-        eps_lora = fused(noisy, t, encoder_hidden_states=cond.context, class_labels=cameras.c2w.reshape(2, 16)).sample
-    eps_pre = eps_u + 7.5 * (eps_c - eps_u)
+    torch.manual_seed(3)
+    abar, _, eps_pre, eps_lora, eps_c = replay_branches(vsd, reference, fused, latents, cameras, prompts, step=10)
     w = (1 - abar) if weighting_name == "sds" else torch.ones_like(abar)
     torch.testing.assert_close(grad, w * (eps_pre - eps_lora), rtol=1e-4, atol=1e-5)
     assert (eps_lora - eps_c).abs().max() > 1e-3  # the LoRA term is not the pretrained one
@@ -197,20 +204,12 @@ def test_image_space_adds_the_decoded_gap_between_the_branches(tiny_prior_dir):
     loss, stats = vsd.loss(image, cameras, prompts, step=10)
     loss.backward()
 
-    torch.manual_seed(5)  # replay the draws: t, then the noise
+    torch.manual_seed(5)
     x = image.detach().clone().requires_grad_(True)
     latents = prior.encode_images(x).float()
-    t = vsd.schedule.sample(10, 1, latents.device)
-    noise = torch.randn_like(latents)
-    abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    abar, noisy, eps_pre, eps_lora, _ = replay_branches(vsd, reference, fused, latents, cameras, prompts, step=10)
     alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
-    noisy = alpha * latents.detach() + sigma * noise
-    cond, uncond = prompts.for_cameras(cameras)
     with torch.no_grad():
-        eps_c = reference(noisy, t, encoder_hidden_states=cond.context).sample
-        eps_u = reference(noisy, t, encoder_hidden_states=uncond.context).sample
-        eps_lora = fused(noisy, t, encoder_hidden_states=cond.context, class_labels=cameras.c2w.reshape(1, 16)).sample
-        eps_pre = eps_u + 7.5 * (eps_c - eps_u)
         decoded_lora = prior.decode_latents((noisy - sigma * eps_lora) / alpha)
         decoded_pre = prior.decode_latents((noisy - sigma * eps_pre) / alpha)
     w = 1 - abar
