@@ -30,7 +30,7 @@ from dream3d.export.formats import texture_to_uint8, write_glb, write_obj
 from dream3d.export.grid import ExportableScene, density_grid, scene_device
 from dream3d.export.isosurface import extract_isosurface, fill_cavities, resolve_threshold
 from dream3d.export.preview import write_preview
-from dream3d.export.silhouette import SilhouetteViews, carve
+from dream3d.export.silhouette import SilhouetteSource, SilhouetteViews, carve
 from dream3d.export.solid import solid_surface
 from dream3d.export.texels import texel_surface_points
 from dream3d.export.types import Mesh, UVMesh
@@ -123,12 +123,13 @@ def extract_mesh(
     config: ExportConfig,
     device: torch.device | None = None,
     timings: dict[str, float] | None = None,
-    silhouettes: SilhouetteViews | None = None,
+    silhouettes: SilhouetteViews | SilhouetteSource | None = None,
 ) -> tuple[Mesh, float]:
     """Clean world-space mesh of the scene's surface and the density level used.
 
-    ``silhouettes`` (``config.surface == "solid"`` only): the scene's rendered silhouettes
-    (``dream3d.export.silhouette``); occupied voxels lie inside their hull.
+    ``silhouettes`` (``config.surface == "solid"`` only): the scene's silhouettes
+    (``dream3d.export.silhouette``), or a function that reads them from the density grid sampled
+    here (``dream3d.export.density_silhouette``); occupied voxels lie inside their hull.
     Raises :class:`dream3d.export.types.ExportError` when there is nothing to mesh.
     """
     validate_export_config(config)
@@ -141,6 +142,8 @@ def extract_mesh(
         if config.surface == "solid":
             occupied = grid.values > threshold * config.solid_level
             inside_hull = None  # every voxel is kept: no silhouettes
+            if callable(silhouettes):
+                silhouettes = silhouettes(grid)
             if silhouettes is not None:
                 inside_hull = functools.partial(carve, radius=grid.radius, views=silhouettes,
                                                 min_alpha=config.silhouette.min_alpha, chunk_size=config.chunk_size,
@@ -246,7 +249,7 @@ def export_scene(
     config: ExportConfig,
     out_dir: Path,
     device: torch.device | None = None,
-    silhouettes: SilhouetteViews | None = None,
+    silhouettes: SilhouetteViews | SilhouetteSource | None = None,
 ) -> ExportResult:
     """Export ``scene`` as a textured mesh into ``out_dir/mesh/``.
 

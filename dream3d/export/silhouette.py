@@ -26,6 +26,7 @@ from torch import Tensor
 
 from dream3d.cameras import Cameras
 from dream3d.export.backproject import BackprojectConfig, backprojection_cameras, sample_at_pixels
+from dream3d.export.grid import DensityGrid
 from dream3d.render.types import Render
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,10 @@ class SilhouetteViews:
         return torch.cat(values) if values else points.new_zeros(0)
 
 
+SilhouetteSource = Callable[[DensityGrid], SilhouetteViews]
+"""Silhouettes made from the export's own density grid (``dream3d.export.density_silhouette``)."""
+
+
 @torch.no_grad()
 def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: Optional[Tensor] = None,
                        device: torch.device | None = None) -> SilhouetteViews:
@@ -121,7 +126,7 @@ def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: O
 
     ``background [3]``: the one plain colour the scene was trained on (None: alpha alone).
     """
-    start = time.perf_counter()
+    began = time.perf_counter()
     device = device or torch.device("cpu")
     cameras = backprojection_cameras(config.rig).to(device)
     plain = torch.ones(3, device=device) if background is None else background.to(device)
@@ -131,7 +136,7 @@ def render_silhouettes(render: Renderer, config: SilhouetteConfig, background: O
                        for start in range(0, len(cameras), per_batch)])  # [V,H,W]
     masks = fill_pinholes(masks, config.min_alpha, config.max_hole_fraction)
     log.info("silhouettes: %d views at %d px in %.1f s", len(cameras), config.rig.resolution,
-             time.perf_counter() - start)
+             time.perf_counter() - began)
     return SilhouetteViews(masks[:, None], cameras)
 
 

@@ -10,6 +10,7 @@ regularisers are DreamFusion's orientation loss (appendix A.2), the mean opacity
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from dream3d.cameras import Cameras
 from dream3d.export.config import ExportConfig
-from dream3d.export.silhouette import SilhouetteViews
+from dream3d.export.silhouette import SilhouetteSource
 from dream3d.interfaces import MeshAsset, RenderMode
 from dream3d.render.opacity_entropy import opacity_entropy
 from dream3d.render.shading import ShadingConfig
@@ -115,20 +116,16 @@ class NeRFRepresentation(nn.Module):
         """Refresh the occupancy grid."""
         self.renderer.update(step)
 
-    @torch.no_grad()
-    def silhouettes(self, export_config: ExportConfig) -> SilhouetteViews | None:
-        """The field's silhouettes, whose hull bounds the solid: its opacity seen from the rig, read
-        from its density grid (``dream3d.export.density_silhouette``). Off unless
+    def silhouettes(self, export_config: ExportConfig) -> SilhouetteSource | None:
+        """What bounds the solid: the field's opacity seen from the silhouette rig, read from the
+        density grid that the export samples (``dream3d.export.density_silhouette``). Off unless
         ``export.silhouette.enabled`` is true (``surface: solid`` only)."""
         from dream3d.export.config import silhouettes_wanted
         from dream3d.export.density_silhouette import density_silhouettes
-        from dream3d.export.grid import density_grid
 
         if not silhouettes_wanted(export_config, on_by_default=False):
             return None
-        grid = density_grid(self.field, export_config.resolution, export_config.bounds_radius,
-                            export_config.chunk_size, self.device, progress=False)
-        return density_silhouettes(grid, export_config.silhouette, self.device)
+        return functools.partial(density_silhouettes, config=export_config.silhouette, device=self.device)
 
     @torch.no_grad()
     def to_mesh(self, export_config: ExportConfig) -> MeshAsset:
