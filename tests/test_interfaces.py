@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 from torch import Tensor, nn
 
@@ -134,3 +135,50 @@ def test_a_new_representation_and_guidance_run_through_the_engine():
     assert torch.allclose(colour, target, atol=0.05) and run.representations["flat"].upkept == stage.steps
     saved = run.state_dict()
     assert saved["step"] == stage.steps - 1 and "colour" in saved["stages"]["flat"]["representation"]
+
+
+def test_a_stage_that_shares_a_representation_goes_on_training_it_under_another_guidance():
+    """ProlificDreamer's geometry stage: the same representation and optimizer, a second guidance."""
+    first, second = torch.tensor([0.9, 0.5, 0.1]), torch.tensor([0.1, 0.5, 0.9])
+    cameras = CameraSchedule(CameraSamplerConfig(height=4, width=4))
+    stages = [Stage(name="flat", steps=60, representation=FlatColour, guidance="first", cameras=cameras),
+              Stage(name="again", steps=5, representation=FlatColour, guidance="second", cameras=cameras, shares="flat")]
+    recipe = Recipe(stages=stages, guidances={"first": lambda prior: TowardsColour(first),
+                                              "second": lambda prior: TowardsColour(second)},
+                    prior=PriorConfig(), prompt="", negative_prompt="", prompt_processing=PromptConfig(), export=ExportConfig())
+    run = RecipeRun(recipe, torch.device("cpu"), prior=object(), condition=TextCondition({}, torch.zeros(1)))
+    assert run.representations["again"] is run.representations["flat"]
+    assert list(run.optimizers()) == ["flat.adam"]  # one optimizer, named by the stage that owns it
+    colours = []
+    for step in range(recipe.total_steps):
+        loss, _ = run.training_step(step)
+        optimizers = run.optimizers(step)
+        for optimizer in optimizers.values():
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in optimizers.values():
+            optimizer.step()
+        run.after_step(step)
+        colours.append(torch.tensor(run.export(Path("unused"))["colour"]))
+    # Five steps of the second guidance start from where the first left the colour (a fresh
+    # representation would start from grey, 0.5), and move it towards the second target.
+    assert torch.allclose(colours[59], first, atol=0.05)
+    assert (colours[-1] - first).abs().max() < 0.3 and colours[-1][2] > colours[59][2] and colours[-1][0] < colours[59][0]
+    assert run.representations["flat"].upkept == 65
+    saved = run.state_dict()
+    assert list(saved["stages"]) == ["flat"] and set(saved["guidances"]) == {"first", "second"}
+    again = RecipeRun(recipe, torch.device("cpu"), prior=object(), condition=TextCondition({}, torch.zeros(1)))
+    again.load_state_dict(saved)
+    assert torch.equal(again.representations["again"].colour, run.representations["flat"].colour)
+
+
+def test_a_stage_can_share_only_an_earlier_stage():
+    cameras = CameraSchedule(CameraSamplerConfig(height=4, width=4))
+    common = dict(guidances={}, prior=PriorConfig(), prompt="", negative_prompt="", prompt_processing=PromptConfig(),
+                  export=ExportConfig())
+    later = Stage(name="later", steps=1, representation=FlatColour, guidance="g", cameras=cameras)
+    early = Stage(name="early", steps=1, representation=FlatColour, guidance="g", cameras=cameras, shares="later")
+    with pytest.raises(ValueError, match="earlier stage"):
+        Recipe(stages=[early, later], **common)
+    with pytest.raises(ValueError, match="Two stages"):
+        Recipe(stages=[later, later], **common)

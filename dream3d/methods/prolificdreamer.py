@@ -1,14 +1,20 @@
-"""ProlificDreamer (Wang et al. 2023, arXiv:2305.16213): VSD into a NeRF, then the mesh's texture.
+"""ProlificDreamer (Wang et al. 2023, arXiv:2305.16213): VSD into a NeRF, its geometry by SDS,
+then the mesh's texture by VSD.
 
-Two stages, one guidance: ``nerf`` is DreamFusion's NeRF stage with ``guidance.type: vsd``
-(variational score distillation with a camera-conditioned LoRA, ``dream3d.guidance.vsd``);
-``texture`` starts from the NeRF's meshed, UV-unwrapped and baked surface and refines its
-texture through the mesh rasteriser, while the same LoRA keeps learning. ``--stage nerf``
-runs the first stage alone; ``--stage texture --mesh FILE`` the second alone on a file. A
-full run spends its last ``texture_steps`` steps in the texture stage.
+``nerf`` is DreamFusion's NeRF stage with ``guidance.type: vsd`` (variational score
+distillation with a camera-conditioned LoRA, ``dream3d.guidance.vsd``). ``geometry`` goes on
+training the same NeRF for ``geometry_steps`` steps under ``geometry_guidance``, SDS: the
+paper's second stage refines the geometry with SDS, not VSD (its official code and
+threestudio's ``prolificdreamer-geometry`` do so on a DMTet mesh; here the NeRF's density is
+refined before it is meshed). ``texture`` starts from the NeRF's meshed, UV-unwrapped and
+baked surface and refines its texture through the mesh rasteriser, while the VSD LoRA keeps
+learning. ``--stage nerf`` runs the NeRF stages alone; ``--stage texture --mesh FILE`` the
+texture stage alone on a file. A full run spends its last ``texture_steps`` steps in the
+texture stage, and the ``geometry_steps`` before them in the geometry stage.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,7 +23,7 @@ from dream3d.methods.common import distillation, recipe_inputs, require
 from dream3d.methods.dreamfusion import DreamFusionConfig, DreamFusionRunConfig, nerf_stage, validate_nerf
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.methods.texture import texture_stage
-from dream3d.recipe.stage import Recipe
+from dream3d.recipe.stage import Recipe, Stage
 from dream3d.representations.textured_mesh import TextureStageConfig
 
 
@@ -33,6 +39,11 @@ class ProlificDreamerConfig(DreamFusionConfig):
     """The mesh that ``stage: texture`` refines (set by --mesh)."""
     texture_steps: int = 200
     """In a full run, the last this-many of ``trainer.max_steps`` refine the texture."""
+    geometry_steps: int = 0
+    """The NeRF's last this-many steps are scored by ``geometry_guidance`` instead (0: none)."""
+    geometry_guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
+        type="sds", guidance_scale=7.5, space="latent+image"))
+    """The geometry stage's score distillation: SDS (HiFA's loss, as ``dreamfusion.yaml``)."""
     texture: TextureStageConfig = field(default_factory=TextureStageConfig)
     """Rendering and optimisation of the texture stage."""
 
@@ -47,17 +58,29 @@ class ProlificDreamerRunConfig(DreamFusionRunConfig):
     """The method's settings."""
 
 
+def nerf_stages(system: ProlificDreamerConfig, steps: int) -> list[Stage]:
+    """The VSD NeRF stage, then (with ``geometry_steps``) the same NeRF scored by SDS."""
+    if system.geometry_steps == 0:
+        return [nerf_stage(system, steps)]
+    geometry = dataclasses.replace(nerf_stage(system, system.geometry_steps), name="geometry",
+                                   guidance="geometry", shares="nerf")
+    return [nerf_stage(system, steps - system.geometry_steps), geometry]
+
+
 def recipe(config: ProlificDreamerRunConfig) -> Recipe:
     system, total = config.system, config.trainer.max_steps
     texture_size = config.export.texture_size
     if system.stage == "nerf":
-        stages = [nerf_stage(system, total)]
+        stages = nerf_stages(system, total)
     elif system.stage == "texture":
         stages = [texture_stage(system.texture, texture_size, total, "mesh_file", system.mesh_path)]
     else:
-        nerf_steps = total - system.texture_steps
-        stages = [nerf_stage(system, nerf_steps), texture_stage(system.texture, texture_size, system.texture_steps, "previous")]
-    return Recipe(stages=stages, guidances={"distill": distillation(system.guidance, total)},
+        stages = [*nerf_stages(system, total - system.texture_steps),
+                  texture_stage(system.texture, texture_size, system.texture_steps, "previous")]
+    guidances = {"distill": distillation(system.guidance, total)}
+    if any(stage.guidance == "geometry" for stage in stages):
+        guidances["geometry"] = distillation(system.geometry_guidance, total)
+    return Recipe(stages=stages, guidances=guidances,
                   export=config.export, mesh_input=system.texture, **recipe_inputs(system))
 
 
@@ -70,6 +93,12 @@ def validate(config: ProlificDreamerRunConfig) -> None:
     if system.stage == "texture":
         require(bool(system.mesh_path), "--stage texture refines a given mesh: pass --mesh FILE (OBJ, GLB or PLY).")
     if system.stage in ("all", "nerf"):
+        nerf_steps = total - (system.texture_steps if system.stage == "all" else 0)
+        require(0 <= system.geometry_steps < nerf_steps,
+                f"system.geometry_steps ({system.geometry_steps}) must be at least 0 and under the NeRF's "
+                f"{nerf_steps} steps (trainer.max_steps minus system.texture_steps in a full run).")
+        require(system.geometry_guidance.type == "sds",
+                f"system.geometry_guidance.type must be 'sds' (got {system.geometry_guidance.type!r}).")
         validate_nerf(system)
     cameras = {"all": [system.camera, system.texture.camera], "nerf": [system.camera], "texture": [system.texture.camera]}
     validate_prior(system, *cameras[system.stage])

@@ -45,7 +45,11 @@ class RecipeRun:
         self.timer = SectionTimer()
         self.step = 0
         self.starts = recipe.starts()
-        self.representations: dict[str, Representation] = {s.name: s.representation(device) for s in recipe.stages}
+        self.representations: dict[str, Representation] = {}
+        """By stage name; a stage that ``shares`` another's maps to the same object."""
+        for stage in recipe.stages:
+            self.representations[stage.name] = (self.representations[stage.shares] if stage.shares
+                                                else stage.representation(device))
         self.prior: Prior | None = None
         self.condition: Condition | None = None
         self.guidances: dict[str, Guidance] = {}
@@ -142,11 +146,12 @@ class RecipeRun:
 
     def optimizers(self, step: int | None = None) -> dict[str, torch.optim.Optimizer]:
         """The optimizers of the stage at ``step`` (all stages' when None): its representation's
-        and its guidance's."""
+        (keyed by the stage that owns it) and its guidance's."""
         stages = self.recipe.stages if step is None else [self.stage_at(step)]
         found: dict[str, torch.optim.Optimizer] = {}
         for stage in stages:
-            found.update({f"{stage.name}.{k}": o for k, o in self.representations[stage.name].optimizers().items()})
+            owner = stage.shares or stage.name
+            found.update({f"{owner}.{k}": o for k, o in self.representations[owner].optimizers().items()})
             guidance = self.guidances.get(stage.guidance)
             if guidance is not None:
                 found.update({f"guidance.{stage.guidance}.{k}": o for k, o in guidance.optimizers().items()})
@@ -178,7 +183,8 @@ class RecipeRun:
                 "optimizers": {k: o.state_dict() for k, o in guidance.optimizers().items()},
             }
         stages = {}
-        for name, representation in self.representations.items():
+        for stage in self.recipe.owners():  # a shared representation is saved once, by its owner
+            name, representation = stage.name, self.representations[stage.name]
             stages[name] = {
                 "representation": representation.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in representation.optimizers().items()},
@@ -186,7 +192,8 @@ class RecipeRun:
         return {"step": self.step, "stages": stages, "guidances": guidances}
 
     def load_state_dict(self, state: dict) -> None:
-        for name, representation in self.representations.items():
+        for stage in self.recipe.owners():
+            name, representation = stage.name, self.representations[stage.name]
             saved = state["stages"][name]
             representation.load_state_dict(saved["representation"])
             for key, optimizer in representation.optimizers().items():  # rebuilt first if resized

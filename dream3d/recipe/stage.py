@@ -2,8 +2,9 @@
 
 Each stage names its representation (a builder), the guidance that scores it, the weights
 of its loss terms, its step count, its cameras and shading, and what it takes from the stage
-before. DreamFusion is one stage; ProlificDreamer is NeRF -> textured mesh; DreamGaussian is
-Gaussians -> textured mesh (refinement); texturing is one textured-mesh stage on a file.
+before. DreamFusion is one stage; ProlificDreamer is NeRF (VSD) -> the same NeRF (SDS, its
+geometry phase) -> textured mesh; DreamGaussian is Gaussians -> textured mesh (refinement);
+texturing is one textured-mesh stage on a file.
 """
 from __future__ import annotations
 
@@ -68,6 +69,9 @@ class Stage:
     """The file a ``mesh_file`` stage starts from."""
     reference: Optional[ReferenceTarget] = None
     """Image-to-3D: each step also renders the reference camera and adds the reference loss."""
+    shares: str = ""
+    """The name of an earlier stage whose representation (with its optimizers) this stage goes
+    on training under another guidance or loss; empty: a representation of its own."""
 
 
 @dataclass
@@ -86,9 +90,23 @@ class Recipe:
     image: Optional[ImageInputConfig] = None
     """The input image of image-to-3D (the condition of a view-conditioned prior)."""
 
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for stage in self.stages:
+            if stage.name in seen:
+                raise ValueError(f"Two stages are named {stage.name!r}")
+            if stage.shares and (stage.shares not in seen or stage.init_from != "scratch"):
+                raise ValueError(f"Stage {stage.name!r} shares {stage.shares!r}, which must be an earlier stage "
+                                 "(and a sharing stage has nothing to start from)")
+            seen.add(stage.name)
+
     @property
     def total_steps(self) -> int:
         return sum(stage.steps for stage in self.stages)
+
+    def owners(self) -> list[Stage]:
+        """The stages that own a representation (all but the sharing ones)."""
+        return [stage for stage in self.stages if not stage.shares]
 
     def starts(self) -> list[int]:
         """The global step at which each stage starts."""
