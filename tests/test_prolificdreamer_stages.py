@@ -19,20 +19,20 @@ SMALL = ["system.camera.height=16", "system.camera.width=16", "system.nerf.initi
 
 
 def test_the_geometry_stage_goes_on_training_the_nerf_under_sds():
-    config = load_config(CONFIG, ["trainer.max_steps=1000", "system.texture_steps=200", "system.geometry_steps=300"])
+    config = load_config(CONFIG, ["trainer.max_steps=1000", "system.texture_steps=200", "system.geometry_fraction=0.375"])
     recipe = build_recipe(config)
     assert [(s.name, s.steps, s.guidance, s.shares) for s in recipe.stages] == [
         ("nerf", 500, "distill", ""), ("geometry", 300, "geometry", "nerf"), ("texture", 200, "distill", "")]
-    nerf_only = build_recipe(load_config(CONFIG, ["trainer.max_steps=1000", "system.geometry_steps=300",
+    nerf_only = build_recipe(load_config(CONFIG, ["trainer.max_steps=1000", "system.geometry_fraction=0.375",
                                                   "system.stage=nerf"]))
-    assert [(s.name, s.steps) for s in nerf_only.stages] == [("nerf", 700), ("geometry", 300)]
-    plain = build_recipe(load_config(CONFIG, ["system.geometry_steps=0"]))
+    assert [(s.name, s.steps) for s in nerf_only.stages] == [("nerf", 625), ("geometry", 375)]
+    plain = build_recipe(load_config(CONFIG, ["system.geometry_fraction=0"]))
     assert [s.name for s in plain.stages] == ["nerf", "texture"] and set(plain.guidances) == {"distill"}
 
 
 def test_geometry_steps_are_scored_by_sds_and_move_the_same_nerf(tiny_prior_dir, one_thread):
     config = load_config(CONFIG, [f"system.prior.pretrained={tiny_prior_dir}", "trainer.max_steps=8",
-                                  "system.texture_steps=3", "system.geometry_steps=2", *SMALL])
+                                  "system.texture_steps=3", "system.geometry_fraction=0.4", *SMALL])
     torch.manual_seed(0)
     run = RecipeRun(build_recipe(config), torch.device("cpu"))
     assert isinstance(run.guidances["distill"], VSD) and isinstance(run.guidances["geometry"], SDS)
@@ -58,8 +58,7 @@ def test_geometry_steps_are_scored_by_sds_and_move_the_same_nerf(tiny_prior_dir,
 
 
 def test_a_geometry_stage_that_does_not_fit_is_refused_before_any_work(tmp_path, capsys):
-    code = main(["--config", str(CONFIG), "--output-dir", str(tmp_path / "run"), "trainer.max_steps=1000",
-                 "system.texture_steps=200", "system.geometry_steps=800"])
+    code = main(["--config", str(CONFIG), "--output-dir", str(tmp_path / "run"), "system.geometry_fraction=1.0"])
     err = capsys.readouterr().err
-    assert code == 2 and "system.geometry_steps (800)" in err and "Traceback" not in err
+    assert code == 2 and "system.geometry_fraction (1.0)" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()

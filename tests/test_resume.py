@@ -20,7 +20,7 @@ COMMON = [
 METHODS = {
     "dreamfusion": (["trainer.max_steps=10", "system.camera.height=16", "system.camera.width=16"], 3),
     # 3 VSD NeRF steps, 2 SDS geometry steps on the same NeRF (paused between them), 3 texture steps.
-    "prolificdreamer": (["trainer.max_steps=8", "system.texture_steps=3", "system.geometry_steps=2",
+    "prolificdreamer": (["trainer.max_steps=8", "system.texture_steps=3", "system.geometry_fraction=0.4",
                          "system.camera.height=16", "system.camera.width=16", "system.texture.camera.height=16",
                          "system.texture.camera.width=16"], 4),
     "dreamgaussian-fast": (["trainer.max_steps=10", "system.refine_steps=3", "system.gaussians.num_points=300",

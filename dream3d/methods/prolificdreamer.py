@@ -3,14 +3,14 @@ then the mesh's texture by VSD.
 
 ``nerf`` is DreamFusion's NeRF stage with ``guidance.type: vsd`` (variational score
 distillation with a camera-conditioned LoRA, ``dream3d.guidance.vsd``). ``geometry`` goes on
-training the same NeRF for ``geometry_steps`` steps under ``geometry_guidance``, SDS: the
+training the same NeRF for the last ``geometry_fraction`` of its steps under ``geometry_guidance``, SDS: the
 paper's second stage refines the geometry with SDS, not VSD (its official code and
 threestudio's ``prolificdreamer-geometry`` do so on a DMTet mesh; here the NeRF's density is
 refined before it is meshed). ``texture`` starts from the NeRF's meshed, UV-unwrapped and
 baked surface and refines its texture through the mesh rasteriser, while the VSD LoRA keeps
 learning. ``--stage nerf`` runs the NeRF stages alone; ``--stage texture --mesh FILE`` the
 texture stage alone on a file. A full run spends its last ``texture_steps`` steps in the
-texture stage, and the ``geometry_steps`` before them in the geometry stage.
+texture stage.
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ class ProlificDreamerConfig(DreamFusionConfig):
     """The mesh that ``stage: texture`` refines (set by --mesh)."""
     texture_steps: int = 200
     """In a full run, the last this-many of ``trainer.max_steps`` refine the texture."""
-    geometry_steps: int = 0
-    """The NeRF's last this-many steps are scored by ``geometry_guidance`` instead (0: none)."""
+    geometry_fraction: float = 0.0
+    """The share of the NeRF's steps, at their end, scored by ``geometry_guidance`` instead of
+    ``guidance`` (the geometry stage; 0: none). Rounded to whole steps."""
     geometry_guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
         type="sds", guidance_scale=7.5, space="latent+image"))
     """The geometry stage's score distillation: SDS (HiFA's loss, as ``dreamfusion.yaml``)."""
@@ -58,13 +59,18 @@ class ProlificDreamerRunConfig(DreamFusionRunConfig):
     """The method's settings."""
 
 
+def geometry_steps(system: ProlificDreamerConfig, nerf_steps: int) -> int:
+    """How many of the NeRF's ``nerf_steps`` the geometry stage takes."""
+    return round(system.geometry_fraction * nerf_steps)
+
+
 def nerf_stages(system: ProlificDreamerConfig, steps: int) -> list[Stage]:
-    """The VSD NeRF stage, then (with ``geometry_steps``) the same NeRF scored by SDS."""
-    if system.geometry_steps == 0:
+    """The VSD NeRF stage, then (with ``geometry_fraction``) the same NeRF scored by SDS."""
+    geometry = geometry_steps(system, steps)
+    if geometry == 0:
         return [nerf_stage(system, steps)]
-    geometry = dataclasses.replace(nerf_stage(system, system.geometry_steps), name="geometry",
-                                   guidance="geometry", shares="nerf")
-    return [nerf_stage(system, steps - system.geometry_steps), geometry]
+    return [nerf_stage(system, steps - geometry),
+            dataclasses.replace(nerf_stage(system, geometry), name="geometry", guidance="geometry", shares="nerf")]
 
 
 def recipe(config: ProlificDreamerRunConfig) -> Recipe:
@@ -94,9 +100,9 @@ def validate(config: ProlificDreamerRunConfig) -> None:
         require(bool(system.mesh_path), "--stage texture refines a given mesh: pass --mesh FILE (OBJ, GLB or PLY).")
     if system.stage in ("all", "nerf"):
         nerf_steps = total - (system.texture_steps if system.stage == "all" else 0)
-        require(0 <= system.geometry_steps < nerf_steps,
-                f"system.geometry_steps ({system.geometry_steps}) must be at least 0 and under the NeRF's "
-                f"{nerf_steps} steps (trainer.max_steps minus system.texture_steps in a full run).")
+        require(0.0 <= system.geometry_fraction < 1.0 and geometry_steps(system, nerf_steps) < nerf_steps,
+                f"system.geometry_fraction ({system.geometry_fraction}) must be in [0, 1) and leave the VSD NeRF "
+                f"stage at least one of the NeRF's {nerf_steps} steps.")
         require(system.geometry_guidance.type == "sds",
                 f"system.geometry_guidance.type must be 'sds' (got {system.geometry_guidance.type!r}).")
         validate_nerf(system)
