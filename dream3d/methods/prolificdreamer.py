@@ -3,14 +3,14 @@ then the mesh's texture by VSD.
 
 ``nerf`` is DreamFusion's NeRF stage with ``guidance.type: vsd`` (variational score
 distillation with a camera-conditioned LoRA, ``dream3d.guidance.vsd``). ``geometry`` goes on
-training the same NeRF for the last ``geometry_fraction`` of its steps under ``geometry_guidance``, SDS: the
-paper's second stage refines the geometry with SDS, not VSD (its official code and
-threestudio's ``prolificdreamer-geometry`` do so on a DMTet mesh; here the NeRF's density is
-refined before it is meshed). ``texture`` starts from the NeRF's meshed, UV-unwrapped and
-baked surface and refines its texture through the mesh rasteriser, while the VSD LoRA keeps
-learning. ``--stage nerf`` runs the NeRF stages alone; ``--stage texture --mesh FILE`` the
-texture stage alone on a file. A full run spends its last ``texture_steps`` steps in the
-texture stage.
+training the same NeRF for the last ``geometry_fraction`` of its steps under
+``geometry_guidance``, SDS: the paper's second stage refines the geometry with SDS, not VSD
+(its official code and threestudio's ``prolificdreamer-geometry`` do so on a DMTet mesh;
+here the NeRF's density is refined before it is meshed). ``texture`` starts from the NeRF's
+meshed, UV-unwrapped and baked surface and refines its texture through the mesh rasteriser,
+while the VSD LoRA keeps learning. ``--stage nerf`` runs the NeRF stages alone;
+``--stage texture --mesh FILE`` the texture stage alone on a file. A full run spends its last
+``texture_steps`` steps in the texture stage.
 """
 from __future__ import annotations
 
