@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_steps import one_step
 from torch import Tensor, nn
 
 from dream3d.cameras import CameraSamplerConfig, orbit_cameras
@@ -48,7 +49,10 @@ def test_shipped_parts_implement_their_interfaces(tiny_prior_dir):
     from dream3d.guidance.sdedit import SDEditConfig, SDEditGuidance
     from dream3d.prior.model import TextToImagePrior
     from dream3d.representations.nerf import NeRFRepresentation, NeRFSceneConfig
-    from dream3d.representations.textured_mesh import TexturedMeshRepresentation, TextureStageConfig
+    from dream3d.representations.textured_mesh import (
+        TexturedMeshRepresentation,
+        TextureStageConfig,
+    )
     from dream3d.scene.initial_shape import InitialShapeConfig
     from dream3d.scene.nerf import NeRFConfig
 
@@ -124,13 +128,7 @@ def test_a_new_representation_and_guidance_run_through_the_engine():
     run = RecipeRun(recipe, torch.device("cpu"), prior=object(), condition=TextCondition({}, torch.zeros(1)))
     assert isinstance(run.representations["flat"], Representation) and isinstance(run.guidances["towards"], Guidance)
     for step in range(stage.steps):
-        loss, _ = run.training_step(step)
-        for optimizer in run.optimizers(step).values():
-            optimizer.zero_grad()
-        loss.backward()
-        for optimizer in run.optimizers(step).values():
-            optimizer.step()
-        run.after_step(step)
+        one_step(run, step)
     colour = torch.tensor(run.export(Path("unused"))["colour"])
     assert torch.allclose(colour, target, atol=0.05) and run.representations["flat"].upkept == stage.steps
     saved = run.state_dict()
@@ -151,14 +149,7 @@ def test_a_stage_that_shares_a_representation_goes_on_training_it_under_another_
     assert list(run.optimizers()) == ["flat.adam"]  # one optimizer, named by the stage that owns it
     colours = []
     for step in range(recipe.total_steps):
-        loss, _ = run.training_step(step)
-        optimizers = run.optimizers(step)
-        for optimizer in optimizers.values():
-            optimizer.zero_grad()
-        loss.backward()
-        for optimizer in optimizers.values():
-            optimizer.step()
-        run.after_step(step)
+        one_step(run, step)
         colours.append(torch.tensor(run.export(Path("unused"))["colour"]))
     # Five steps of the second guidance start from where the first left the colour (a fresh
     # representation would start from grey, 0.5), and move it towards the second target.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from engine_steps import one_step
 
 from dream3d.cli import main
 from dream3d.guidance.sds import SDS
@@ -42,14 +43,7 @@ def test_geometry_steps_are_scored_by_sds_and_move_the_same_nerf(tiny_prior_dir,
     seen = {}
     for step in range(5):  # steps 0-2: VSD; 3-4: SDS on the same field and its optimizers
         before = [p.detach().clone() for p in nerf.parameters()]
-        loss, stats = run.training_step(step)
-        optimizers = run.optimizers(step)
-        for optimizer in optimizers.values():
-            optimizer.zero_grad()
-        loss.backward()
-        for optimizer in optimizers.values():
-            optimizer.step()
-        run.after_step(step)
+        stats, optimizers = one_step(run, step)
         moved = any(not torch.equal(a, b) for a, b in zip(before, nerf.parameters()))
         seen[step] = ("lora" in stats, moved, sorted(k for k in optimizers if not k.startswith("guidance")))
     assert [seen[s][0] for s in range(5)] == [True, True, True, False, False]  # the LoRA trains under VSD only
