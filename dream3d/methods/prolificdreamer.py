@@ -20,12 +20,7 @@ from typing import Literal
 
 from dream3d.guidance.sds import GuidanceConfig
 from dream3d.methods.common import distillation, recipe_inputs, require
-from dream3d.methods.dreamfusion import (
-    DreamFusionConfig,
-    DreamFusionRunConfig,
-    nerf_stage,
-    validate_nerf,
-)
+from dream3d.methods.dreamfusion import DreamFusionConfig, DreamFusionRunConfig, nerf_stage, validate_nerf
 from dream3d.methods.prior_checks import validate_prior
 from dream3d.methods.texture import texture_stage
 from dream3d.recipe.stage import Recipe, Stage

@@ -13,7 +13,7 @@ from typing import Callable, Literal, Optional
 
 import torch
 
-from dream3d.cameras import Cameras, CameraSampler, CameraSamplerConfig
+from dream3d.cameras import CameraSampler, CameraSamplerConfig, Cameras
 from dream3d.export.config import ExportConfig
 from dream3d.guidance.reference import ReferenceTarget
 from dream3d.image_input import ImageInputConfig
