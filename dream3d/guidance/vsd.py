@@ -205,7 +205,10 @@ class VSD:
 
     def latent_gradient(self, latents: Tensor, cameras: Cameras, condition: Condition, step: int) -> tuple[Tensor, dict]:
         """``w(t) (eps_pretrained_cfg - eps_lora)`` for latents ``[B,C,h,w]``, and stats."""
-        draw, eps_pretrained, eps_lora = self.branch_noises(latents, cameras, condition, step)
+        return self.latent_term(*self.branch_noises(latents, cameras, condition, step))
+
+    def latent_term(self, draw: NoisyLatents, eps_pretrained: Tensor, eps_lora: Tensor) -> tuple[Tensor, dict]:
+        """``w(t) (eps_pretrained_cfg - eps_lora)`` of one draw, finished (NaNs, clamp), and its stats."""
         return finish_gradient(self.sds.weight(draw.t) * (eps_pretrained - eps_lora), draw.t, self.config.grad_clip)
 
     def decoded_residual(self, draw: NoisyLatents, eps_pretrained: Tensor, eps_lora: Tensor) -> Tensor:
@@ -221,9 +224,9 @@ class VSD:
                        ) -> tuple[Tensor, Tensor, dict]:
         """The latent and the image gradient of one draw."""
         draw, eps_pretrained, eps_lora = self.branch_noises(latents.detach(), cameras, condition, step)
-        clip = self.config.grad_clip
-        latent_grad, stats = finish_gradient(self.sds.weight(draw.t) * (eps_pretrained - eps_lora), draw.t, clip)
-        image_grad, image_stats = finish_gradient(self.decoded_residual(draw, eps_pretrained, eps_lora), draw.t, clip)
+        latent_grad, stats = self.latent_term(draw, eps_pretrained, eps_lora)
+        image_grad, image_stats = finish_gradient(self.decoded_residual(draw, eps_pretrained, eps_lora), draw.t,
+                                                  self.config.grad_clip)
         return latent_grad, image_grad, {**stats, "image_grad_norm": image_stats["grad_norm"]}
 
     def lora_timesteps(self, batch: int, device: torch.device) -> Tensor:
